@@ -1,0 +1,97 @@
+// Event: one entry of a recording's event log, and its binary encoding.
+//
+// The log holds, in the order the recorder observed them, every syscall of every thread
+// (arguments, result, the input strings it read and the exact bytes the kernel wrote),
+// signals, thread starts and exits, exec and process exit. Encoding is little-endian and
+// self-delimiting; decoding treats every byte as hostile and fails cleanly.
+//
+//   Event e = Event::syscall(tid, t, SYS_read, args, 5);
+//   e.outputs.push_back({buf_addr, "hello"});
+//   std::string bytes; encode_event(e, bytes);
+//   ByteReader r(bytes); auto back = decode_event(r);
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace rwd {
+
+enum class EventType : uint8_t {
+  kSyscall = 1,      // a completed (or, at stop, pending) syscall
+  kSignal = 2,       // a signal delivered to a thread (fatal or handled)
+  kThreadStart = 3,  // `value` = new thread's tid, recorded on the parent
+  kThreadExit = 4,   // `value` = exit status
+  kExec = 5,         // `text` = new executable path
+  kProcessExit = 6,  // `value` = exit status (or 128+signal)
+};
+
+std::string_view event_type_name(EventType t);
+
+// Bytes at an address in the target: what a syscall read (inputs) or the kernel wrote
+// (outputs).
+struct MemoryBytes {
+  uint64_t addr = 0;
+  std::string bytes;
+  bool operator==(const MemoryBytes&) const = default;
+};
+
+struct Event {
+  EventType type = EventType::kSyscall;
+  uint32_t tid = 0;
+  uint64_t time_ns = 0;  // since the recording started
+
+  // kSyscall
+  int64_t sysno = 0;
+  std::array<uint64_t, 6> args{};
+  int64_t result = 0;          // raw return value (-errno on failure)
+  bool completed = true;       // false: still in the kernel when the recording stopped
+  std::vector<MemoryBytes> inputs;
+  std::vector<MemoryBytes> outputs;
+
+  // kSignal
+  int32_t signo = 0;
+  int32_t signal_code = 0;
+  uint64_t fault_addr = 0;
+  bool fatal = false;
+
+  // kThreadStart / kThreadExit / kProcessExit
+  int64_t value = 0;
+  // kExec
+  std::string text;
+
+  bool operator==(const Event&) const = default;
+};
+
+// Bounds-checked little-endian cursor over untrusted bytes.
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view data) : data_(data) {}
+  bool empty() const { return pos_ >= data_.size(); }
+  size_t remaining() const { return data_.size() - pos_; }
+  size_t position() const { return pos_; }
+  Result<uint8_t> u8();
+  Result<uint32_t> u32();
+  Result<uint64_t> u64();
+  Result<std::string_view> bytes(size_t n);
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+void put_u8(std::string& out, uint8_t v);
+void put_u32(std::string& out, uint32_t v);
+void put_u64(std::string& out, uint64_t v);
+
+// Largest single memory capture stored for one syscall argument.
+inline constexpr uint64_t kMaxEventBytes = 64ull << 20;
+
+void encode_event(const Event& e, std::string& out);
+Result<Event> decode_event(ByteReader& in);
+
+}  // namespace rwd

@@ -1,15 +1,88 @@
+// rewind record: attach to a running process (-p PID) or launch one (-- CMD ARGS...)
+// and record it into a .rwd file until it exits, crashes, or rewind gets SIGINT/SIGTERM.
 #include <fmt/format.h>
 
+#include <chrono>
+#include <ctime>
+
 #include "cli/commands.h"
+#include "record/proc_info.h"
+#include "record/record_session.h"
 
 namespace rwd::cli {
 
+namespace {
+
+std::string default_output(pid_t pid, const std::vector<std::string>& command) {
+  std::string name = "process";
+  if (!command.empty()) {
+    name = std::filesystem::path(command[0]).filename().string();
+  } else if (auto st = read_status(pid)) {
+    name = st->name;
+  }
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  return pid > 0 ? fmt::format("{}-{}-{}.rwd", name, pid, stamp)
+                 : fmt::format("{}-{}.rwd", name, stamp);
+}
+
+int run_record(pid_t pid, std::vector<std::string> command, std::string output,
+               bool redact_env, double duration_s) {
+  if ((pid > 0) == !command.empty()) {
+    fmt::print(stderr, "rewind record: give either -p PID or a command after --\n");
+    return 2;
+  }
+  RecordOptions opt;
+  opt.pid = pid;
+  opt.command = std::move(command);
+  opt.output = output.empty() ? default_output(pid, opt.command) : output;
+  opt.redact_env = redact_env;
+  opt.max_duration = std::chrono::milliseconds(static_cast<int64_t>(duration_s * 1000));
+  auto session = pid > 0 ? RecordSession::attach(opt) : RecordSession::launch(opt);
+  if (!session) {
+    fmt::print(stderr, "rewind record: {}\n", session.error().message);
+    return 1;
+  }
+  auto result = (*session)->run();
+  if (!result) {
+    fmt::print(stderr, "rewind record: {}\n", result.error().message);
+    return 1;
+  }
+  std::string how = result->stop_reason;
+  if (result->crash_signal) {
+    how = fmt::format("crash ({})", sigabbrev_np(*result->crash_signal)
+                                        ? fmt::format("SIG{}", sigabbrev_np(*result->crash_signal))
+                                        : std::to_string(*result->crash_signal));
+  } else if (result->exit_status && result->stop_reason == "exit") {
+    how = fmt::format("exit (status {})", *result->exit_status);
+  }
+  fmt::print("recorded {} events, {:.1f} MiB, stopped by {}: {}\n", result->events,
+             static_cast<double>(result->bytes) / (1 << 20), how, result->path.string());
+  fmt::print("inspect it with: rewind info {}   debug it with: rewind debug {}\n",
+             result->path.string(), result->path.string());
+  return 0;
+}
+
+}  // namespace
+
 void add_record_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("record", "(being built)");
-  cmd->callback([&exit_code] {
-    fmt::print(stderr, "rewind record: not available in this build yet\n");
-    exit_code = 1;
-  });
+  auto* cmd = app.add_subcommand(
+      "record", "Record a running process (-p PID) or a new one (-- CMD ARGS...) into a .rwd file");
+  static pid_t pid = 0;
+  static std::string output;
+  static bool redact_env = false;
+  static double duration = 0;
+  static std::vector<std::string> command;
+  cmd->add_option("-p,--pid", pid, "Attach to this running process");
+  cmd->add_option("-o,--output", output, "Recording file (default: NAME-PID-TIME.rwd)");
+  cmd->add_flag("--redact-env", redact_env, "Store environment variable names without values");
+  cmd->add_option("--duration", duration, "Stop after this many seconds (default: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("command", command, "Command to launch and record (after --)");
+  cmd->callback([&exit_code] { exit_code = run_record(pid, command, output, redact_env, duration); });
 }
 
 }  // namespace rwd::cli

@@ -1,0 +1,57 @@
+// FileCollector: bundles the files a process has mapped — executable, shared
+// libraries, the vDSO and separate debug files found by build-id — into a recording,
+// so it can be debugged where none of them exist.
+//
+// Files are read through /proc/PID/map_files (the exact mapped file, even if deleted or
+// in another container) and fall back to /proc/PID/root/PATH. Each file is stored once
+// per recording (keyed by path, device and inode).
+//
+//   FileCollector files(pid, writer);
+//   files.collect(maps, exe);        // at attach; again after exec or new dlopen
+//   manifest["files"] = files.inventory();
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <sys/types.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "format/recording_writer.h"
+#include "record/proc_info.h"
+
+namespace rwd {
+
+class FileCollector {
+ public:
+  FileCollector(pid_t pid, RecordingWriter& writer) : pid_(pid), writer_(writer) {}
+
+  // Bundles every ELF file in `maps` not bundled yet, plus the vDSO image and debug
+  // files. Problems with single files become warnings, not errors.
+  Status collect(const std::vector<MapEntry>& maps, const std::string& exe_path);
+
+  // One entry per file seen: path, role, size, mtime, sha256, build_id, bundled.
+  const nlohmann::json& inventory() const { return inventory_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  uint64_t bytes_bundled() const { return bytes_; }
+
+ private:
+  Status bundle_mapped_file(const MapEntry& m, const std::string& role);
+  void bundle_debug_file(const std::string& build_id);
+  Status bundle_vdso(const MapEntry& m);
+
+  pid_t pid_;
+  RecordingWriter& writer_;
+  std::set<std::string> seen_;  // "dev:inode:path"
+  std::set<std::string> debug_seen_;
+  nlohmann::json inventory_ = nlohmann::json::array();
+  std::vector<std::string> warnings_;
+  uint64_t bytes_ = 0;
+};
+
+// The GNU build-id of an ELF file open on fd (hex), or "" if it has none.
+std::string elf_build_id(int fd);
+
+}  // namespace rwd

@@ -1,0 +1,195 @@
+#include "record/proc_info.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+
+#include "common/files.h"
+
+namespace rwd {
+
+namespace {
+
+std::string proc_path(pid_t pid, std::string_view file) {
+  return fmt::format("/proc/{}/{}", pid, file);
+}
+
+bool parse_hex(std::string_view s, uint64_t& out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out, 16);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string_view next_field(std::string_view& rest) {
+  while (!rest.empty() && rest.front() == ' ') {
+    rest.remove_prefix(1);
+  }
+  auto sp = rest.find(' ');
+  auto field = rest.substr(0, sp);
+  rest.remove_prefix(sp == std::string_view::npos ? rest.size() : sp);
+  return field;
+}
+
+Result<ProcStatus> parse_status(const std::string& text) {
+  ProcStatus st;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    auto key = line.substr(0, colon);
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    auto first_int = [&] {
+      long long v = 0;
+      std::from_chars(value.data(), value.data() + value.size(), v);
+      return v;
+    };
+    if (key == "Name") {
+      st.name = std::string(value);
+    } else if (key == "State") {
+      st.state = value.empty() ? '?' : value.front();
+    } else if (key == "Tgid") {
+      st.tgid = static_cast<pid_t>(first_int());
+    } else if (key == "PPid") {
+      st.ppid = static_cast<pid_t>(first_int());
+    } else if (key == "TracerPid") {
+      st.tracer_pid = static_cast<pid_t>(first_int());
+    } else if (key == "Uid") {
+      st.uid = static_cast<uint32_t>(first_int());
+    } else if (key == "Gid") {
+      st.gid = static_cast<uint32_t>(first_int());
+    } else if (key == "SigBlk") {
+      parse_hex(value, st.sig_blocked);
+    } else if (key == "SigIgn") {
+      parse_hex(value, st.sig_ignored);
+    } else if (key == "SigCgt") {
+      parse_hex(value, st.sig_caught);
+    }
+  }
+  return st;
+}
+
+}  // namespace
+
+Result<MapEntry> parse_map_line(std::string_view line) {
+  MapEntry m;
+  std::string_view rest = line;
+  auto range = next_field(rest);
+  auto dash = range.find('-');
+  if (dash == std::string_view::npos || !parse_hex(range.substr(0, dash), m.start) ||
+      !parse_hex(range.substr(dash + 1), m.end) || m.end < m.start) {
+    return fail("malformed maps line '{}'", line);
+  }
+  m.perms = std::string(next_field(rest));
+  if (!parse_hex(next_field(rest), m.offset)) {
+    return fail("malformed maps offset in '{}'", line);
+  }
+  m.dev = std::string(next_field(rest));
+  auto inode = next_field(rest);
+  std::from_chars(inode.data(), inode.data() + inode.size(), m.inode);
+  while (!rest.empty() && rest.front() == ' ') {
+    rest.remove_prefix(1);
+  }
+  m.path = std::string(rest);
+  return m;
+}
+
+Result<std::vector<MapEntry>> read_maps(pid_t pid) {
+  auto text = read_file(proc_path(pid, "maps"));
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  std::vector<MapEntry> maps;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    auto line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    if (line.empty()) {
+      continue;
+    }
+    auto m = parse_map_line(line);
+    if (!m) {
+      return std::unexpected(m.error());
+    }
+    maps.push_back(std::move(*m));
+  }
+  return maps;
+}
+
+Result<ProcStatus> read_status(pid_t pid) {
+  auto text = read_file(proc_path(pid, "status"));
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  return parse_status(*text);
+}
+
+Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid) {
+  auto text = read_file(fmt::format("/proc/{}/task/{}/status", pid, tid));
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  return parse_status(*text);
+}
+
+Result<std::vector<pid_t>> read_tasks(pid_t pid) {
+  auto path = proc_path(pid, "task");
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) {
+    return fail_errno(errno, "cannot list threads of pid {} ({})", pid, path);
+  }
+  std::vector<pid_t> tids;
+  while (auto* ent = ::readdir(dir)) {
+    pid_t tid = 0;
+    std::string_view name = ent->d_name;
+    auto r = std::from_chars(name.data(), name.data() + name.size(), tid);
+    if (r.ec == std::errc() && r.ptr == name.data() + name.size()) {
+      tids.push_back(tid);
+    }
+  }
+  ::closedir(dir);
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+Result<std::vector<std::string>> read_nul_list(pid_t pid, std::string_view file) {
+  auto text = read_file(proc_path(pid, file));
+  if (!text) {
+    return std::unexpected(text.error());
+  }
+  std::vector<std::string> out;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    auto nul = rest.find('\0');
+    out.emplace_back(rest.substr(0, nul));
+    rest.remove_prefix(nul == std::string_view::npos ? rest.size() : nul + 1);
+  }
+  return out;
+}
+
+Result<std::string> read_link(pid_t pid, std::string_view file) {
+  auto path = proc_path(pid, file);
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n < 0) {
+    return fail_errno(errno, "cannot read {}", path);
+  }
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+Result<std::string> read_auxv(pid_t pid) { return read_file(proc_path(pid, "auxv")); }
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+}  // namespace rwd

@@ -1,0 +1,903 @@
+#include "record/record_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "record/proc_info.h"
+#include "record/final_core.h"
+#include "record/snapshot.h"
+#include "record/syscall_table.h"
+#include "record/target_memory.h"
+
+namespace rwd {
+
+namespace {
+
+constexpr long kTraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+                               PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
+// Pending events are written at least this often, so a recorder killed mid-way loses
+// little.
+constexpr auto kFlushInterval = std::chrono::milliseconds(250);
+// Largest capture of one syscall's output; larger writes are cut and warned about.
+constexpr uint64_t kMaxCapture = 64ull << 20;
+
+std::atomic<bool> g_stop_requested{false};
+
+void on_wakeup_signal(int) {}
+
+std::string iso_time_now() {
+  struct timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm{};
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, ts.tv_nsec / 1000000);
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+bool is_stop_signal(int sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+std::string cpu_model() {
+  auto text = read_file("/proc/cpuinfo");
+  if (!text) {
+    return "unknown";
+  }
+  auto pos = text->find("model name");
+  if (pos == std::string::npos) {
+    return "unknown";
+  }
+  auto colon = text->find(':', pos);
+  auto nl = text->find('\n', pos);
+  if (colon == std::string::npos || colon > nl) {
+    return "unknown";
+  }
+  return text->substr(colon + 2, nl - colon - 2);
+}
+
+}  // namespace
+
+struct RecordSession::Thread {
+  pid_t tid = 0;
+  bool stopped = false;      // in a ptrace-stop that we have not resumed
+  bool in_syscall = false;   // between syscall-entry and syscall-exit stops
+  bool group_stop = false;   // stopped by SIGSTOP & co: resume with PTRACE_LISTEN
+  int pending_signal = 0;    // to inject when resuming or detaching
+  Event syscall;             // the syscall in progress
+  std::optional<siginfo_t> fatal_siginfo;
+};
+
+RecordSession::RecordSession(RecordOptions options) : options_(std::move(options)) {
+  start_ = std::chrono::steady_clock::now();
+  last_flush_ = start_;
+}
+
+RecordSession::~RecordSession() {
+  // Never leave the target stopped or traced, whatever went wrong.
+  if (!threads_.empty()) {
+    detach_all();
+  }
+}
+
+void RecordSession::request_stop() {
+  g_stop_requested.store(true);
+}
+
+uint64_t RecordSession::now_ns() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now() - start_)
+                                   .count());
+}
+
+void RecordSession::warn_once(const std::string& key, std::string message) {
+  if (warned_.insert(key).second) {
+    spdlog::warn("{}", message);
+    warnings_.push_back(std::move(message));
+  }
+}
+
+void RecordSession::record(const Event& e) {
+  ++event_counts_[std::string(event_type_name(e.type))];
+  if (write_error_.empty()) {
+    if (auto s = writer_->append_event(e); !s) {
+      write_error_ = s.error().message;
+    }
+  }
+}
+
+// ---- attaching and launching ----------------------------------------------------
+
+Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions& options) {
+  pid_t pid = options.pid;
+  if (pid <= 0) {
+    return fail("cannot attach to pid {}: not a valid process id", pid);
+  }
+  auto status = read_status(pid);
+  if (!status) {
+    if (status.error().sys_errno == ENOENT || status.error().sys_errno == ESRCH) {
+      return fail("cannot attach to pid {}: no such process (check the pid with 'ps')", pid);
+    }
+    return fail("cannot attach to pid {}: {}", pid, status.error().message);
+  }
+  if (status->tgid != pid) {
+    return fail("cannot attach to pid {}: it is a thread of process {} (pass the process id)",
+                pid, status->tgid);
+  }
+  if (status->tracer_pid != 0) {
+    auto tracer = read_status(status->tracer_pid);
+    return fail("cannot attach to pid {}: it is already being traced by pid {} ({}) (detach "
+                "that debugger or tracer first)",
+                pid, status->tracer_pid, tracer ? tracer->name : "unknown");
+  }
+  if (pid == ::getpid()) {
+    return fail("cannot attach to pid {}: that is rewind itself", pid);
+  }
+  std::unique_ptr<RecordSession> s(new RecordSession(options));
+  s->pid_ = pid;
+  s->mode_ = Mode::kRecording;
+  if (auto st = s->seize_all_threads(); !st) {
+    return std::unexpected(st.error());
+  }
+  auto paused = std::chrono::steady_clock::now();
+  if (auto st = s->stop_all_threads(); !st) {
+    return std::unexpected(st.error());
+  }
+  if (auto st = s->write_start("attach"); !st) {
+    return std::unexpected(st.error());
+  }
+  if (auto st = s->take_initial_snapshot(); !st) {
+    return std::unexpected(st.error());
+  }
+  s->start_ = std::chrono::steady_clock::now();
+  s->result_.attach_pause_ms =
+      std::chrono::duration<double, std::milli>(s->start_ - paused).count();
+  s->resume_all();
+  spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "
+               "initial snapshot",
+               pid, s->threads_.size(), options.output.string(), s->result_.attach_pause_ms);
+  return s;
+}
+
+Status RecordSession::seize_all_threads() {
+  // Threads may be created while we attach; repeat until the list is stable.
+  for (int round = 0; round < 100; ++round) {
+    auto tids = read_tasks(pid_);
+    if (!tids) {
+      return fail("cannot attach to pid {}: {}", pid_, tids.error().message);
+    }
+    bool added = false;
+    for (pid_t tid : *tids) {
+      if (threads_.count(tid)) {
+        continue;
+      }
+      if (::ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(kTraceOptions)) != 0) {
+        int err = errno;
+        if (err == ESRCH) {
+          continue;  // the thread exited meanwhile
+        }
+        detach_all();
+        threads_.clear();
+        if (err == EPERM) {
+          return fail("cannot attach to pid {}: operation not permitted (rewind needs "
+                      "CAP_SYS_PTRACE or the same user with kernel.yama.ptrace_scope=0; in "
+                      "Kubernetes add SYS_PTRACE to the sidecar, see docs/kubernetes.md)",
+                      pid_);
+        }
+        return fail_errno(err, "cannot attach to thread {} of pid {}", tid, pid_);
+      }
+      auto t = std::make_unique<Thread>();
+      t->tid = tid;
+      threads_[tid] = std::move(t);
+      seen_threads_.insert(tid);
+      added = true;
+    }
+    if (!added) {
+      return ok();
+    }
+  }
+  return fail("cannot attach to pid {}: it keeps creating threads faster than rewind can "
+              "attach", pid_);
+}
+
+Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions& options) {
+  if (options.command.empty()) {
+    return fail("nothing to launch (give a command after --)");
+  }
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return fail_errno(errno, "cannot create a pipe");
+  }
+  pid_t child = ::fork();
+  if (child < 0) {
+    return fail_errno(errno, "cannot fork to launch {}", options.command[0]);
+  }
+  if (child == 0) {
+    ::close(err_pipe[0]);
+    ::raise(SIGSTOP);  // wait here until the recorder has seized us
+    std::vector<char*> argv;
+    for (const auto& a : options.command) {
+      argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    int e = errno;
+    ssize_t ignored = ::write(err_pipe[1], &e, sizeof e);
+    (void)ignored;
+    ::_exit(127);
+  }
+  ::close(err_pipe[1]);
+  UniqueFd err_read(err_pipe[0]);
+  int status = 0;
+  if (::waitpid(child, &status, WUNTRACED) != child || !WIFSTOPPED(status)) {
+    return fail("cannot launch {}: the child did not start", options.command[0]);
+  }
+  std::unique_ptr<RecordSession> s(new RecordSession(options));
+  s->pid_ = child;
+  s->mode_ = Mode::kPreExec;
+  if (::ptrace(PTRACE_SEIZE, child, nullptr, reinterpret_cast<void*>(kTraceOptions)) != 0) {
+    int e = errno;
+    ::kill(child, SIGKILL);
+    return fail_errno(e, "cannot trace the launched {}", options.command[0]);
+  }
+  auto t = std::make_unique<Thread>();
+  t->tid = child;
+  s->threads_[child] = std::move(t);
+  s->seen_threads_.insert(child);
+  ::kill(child, SIGCONT);
+  // Run to the exec; nothing before it belongs to the recording.
+  for (;;) {
+    int st = 0;
+    pid_t w = ::waitpid(child, &st, __WALL);
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+      s->threads_.clear();
+      int e = 0;
+      if (::read(err_read.get(), &e, sizeof e) == sizeof e) {
+        return fail_errno(e, "cannot run {}", options.command[0]);
+      }
+      return fail("cannot run {}: it exited before exec", options.command[0]);
+    }
+    int event = st >> 16;
+    if (event == PTRACE_EVENT_EXEC) {
+      break;
+    }
+    int sig = WSTOPSIG(st);
+    bool deliver = event == 0 && sig != SIGSTOP && sig != SIGCONT && sig != SIGTRAP;
+    ::ptrace(PTRACE_CONT, child, nullptr, reinterpret_cast<void*>(deliver ? sig : 0));
+  }
+  auto& leader = *s->threads_[child];
+  leader.stopped = true;
+  s->mode_ = Mode::kRecording;
+  if (auto st = s->write_start("launch"); !st) {
+    ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
+    s->threads_.clear();
+    return std::unexpected(st.error());
+  }
+  if (auto st = s->take_initial_snapshot(); !st) {
+    return std::unexpected(st.error());
+  }
+  s->start_ = std::chrono::steady_clock::now();
+  s->resume_all();
+  spdlog::info("recording {} (pid {}) into {}", options.command[0], child,
+               options.output.string());
+  return s;
+}
+
+Status RecordSession::write_start(const std::string& mode) {
+  auto w = RecordingWriter::create(options_.output);
+  if (!w) {
+    detach_all();
+    threads_.clear();
+    return std::unexpected(w.error());
+  }
+  writer_ = std::make_unique<RecordingWriter>(std::move(*w));
+  files_ = std::make_unique<FileCollector>(pid_, *writer_);
+  start_time_ = iso_time_now();
+
+  auto exe = read_link(pid_, "exe");
+  exe_ = exe ? *exe : "";
+  if (exe_.ends_with(" (deleted)")) {
+    exe_.resize(exe_.size() - 10);
+  }
+  auto cwd = read_link(pid_, "cwd");
+  auto cmdline = read_nul_list(pid_, "cmdline");
+  auto env = read_nul_list(pid_, "environ");
+  auto status = read_status(pid_);
+  nlohmann::json environ = nlohmann::json::array();
+  if (env) {
+    for (auto& kv : *env) {
+      if (options_.redact_env) {
+        auto eq = kv.find('=');
+        environ.push_back(kv.substr(0, eq) + "=<redacted>");
+      } else {
+        environ.push_back(kv);
+      }
+    }
+  }
+  struct utsname uts{};
+  ::uname(&uts);
+  nlohmann::json tids = nlohmann::json::array();
+  for (auto& [tid, t] : threads_) {
+    tids.push_back(tid);
+  }
+  nlohmann::json manifest = {
+      {"format", "rewind-recording"},
+      {"rewind_version", std::string(kVersion)},
+      {"mode", mode},
+      {"target",
+       {{"pid", pid_},
+        {"exe", exe_},
+        {"cmdline", cmdline ? *cmdline : std::vector<std::string>{}},
+        {"cwd", cwd ? *cwd : ""},
+        {"comm", status ? status->name : ""},
+        {"uid", status ? status->uid : 0},
+        {"environ", environ},
+        {"environ_redacted", options_.redact_env}}},
+      {"host",
+       {{"hostname", uts.nodename},
+        {"kernel", uts.release},
+        {"machine", uts.machine},
+        {"cpu", cpu_model()}}},
+      {"start_time", start_time_},
+      {"initial_threads", tids},
+  };
+  return writer_->write_manifest(manifest);
+}
+
+Status RecordSession::take_initial_snapshot() {
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    return std::unexpected(maps.error());
+  }
+  std::vector<pid_t> tids;
+  for (auto& [tid, t] : threads_) {
+    tids.push_back(tid);
+  }
+  auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_);
+  if (!snap) {
+    return std::unexpected(snap.error());
+  }
+  result_.snapshot_bytes = snap->memory_bytes;
+  for (auto& w : snap->warnings) {
+    warn_once(w, w);
+  }
+  if (auto s = files_->collect(*maps, exe_); !s) {
+    return s;
+  }
+  for (const auto& w : files_->warnings()) {
+    warn_once(w, w);
+  }
+  warn_once("no-replay",
+            "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "
+            "recorded yet: this recording supports crash analysis and the syscall log, not "
+            "deterministic replay");
+  return writer_->flush_events();
+}
+
+// ---- thread control ---------------------------------------------------------------
+
+void RecordSession::resume(Thread& t) {
+  if (!t.stopped) {
+    return;
+  }
+  int sig = t.pending_signal;
+  t.pending_signal = 0;
+  long rc;
+  if (t.group_stop) {
+    rc = ::ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
+  } else {
+    auto req = mode_ == Mode::kPreExec ? PTRACE_CONT : PTRACE_SYSCALL;
+    rc = ::ptrace(req, t.tid, nullptr, reinterpret_cast<void*>(static_cast<long>(sig)));
+  }
+  if (rc != 0 && errno != ESRCH) {
+    spdlog::debug("cannot resume thread {}: {}", t.tid, errno_text(errno));
+  }
+  t.stopped = false;
+  t.group_stop = false;
+}
+
+void RecordSession::resume_all() {
+  for (auto& [tid, t] : threads_) {
+    resume(*t);
+  }
+}
+
+void RecordSession::detach_all() {
+  for (auto& [tid, t] : threads_) {
+    if (!t->stopped) {
+      // PTRACE_DETACH needs a stopped tracee; interrupt and wait for this one thread.
+      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      int st = 0;
+      while (true) {
+        pid_t w = ::waitpid(tid, &st, __WALL);
+        if (w < 0 && errno == EINTR) {
+          continue;
+        }
+        break;
+      }
+      if (WIFSTOPPED(st)) {
+        int sig = WSTOPSIG(st);
+        int event = st >> 16;
+        if (event == 0 && sig != (SIGTRAP | 0x80)) {
+          t->pending_signal = sig;  // a signal on its way: deliver it on detach
+        }
+      } else {
+        continue;  // gone
+      }
+    }
+    ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(
+                                              static_cast<long>(t->pending_signal)));
+  }
+  threads_.clear();
+}
+
+Status RecordSession::stop_all_threads() {
+  for (auto& [tid, t] : threads_) {
+    if (!t->stopped) {
+      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    }
+  }
+  for (;;) {
+    bool all = true;
+    for (auto& [tid, t] : threads_) {
+      all = all && t->stopped;
+    }
+    if (all) {
+      return ok();
+    }
+    int status = 0;
+    pid_t tid = ::waitpid(-1, &status, __WALL);
+    if (tid < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == ECHILD) {
+        threads_.clear();
+        return ok();
+      }
+      return fail_errno(errno, "waiting for the threads of pid {} to stop", pid_);
+    }
+    process_stop(tid, status);
+    auto it = threads_.find(tid);
+    if (it != threads_.end() && !it->second->stopped) {
+      resume(*it->second);
+    }
+  }
+}
+
+// ---- the event loop --------------------------------------------------------------
+
+void RecordSession::process_stop(pid_t tid, int status) {
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    threads_.erase(tid);
+    if (tid == pid_) {
+      process_gone_ = true;
+      Event e;
+      e.type = EventType::kProcessExit;
+      e.tid = static_cast<uint32_t>(tid);
+      e.time_ns = now_ns();
+      e.value = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      result_.exit_status = static_cast<int>(e.value);
+      if (mode_ != Mode::kPreExec && writer_) {
+        record(e);
+      }
+    }
+    return;
+  }
+  if (!WIFSTOPPED(status)) {
+    return;
+  }
+  auto it = threads_.find(tid);
+  if (it == threads_.end()) {
+    // A new thread whose stop arrived before its parent's clone event.
+    auto t = std::make_unique<Thread>();
+    t->tid = tid;
+    it = threads_.emplace(tid, std::move(t)).first;
+    seen_threads_.insert(tid);
+  }
+  Thread& t = *it->second;
+  t.stopped = true;
+  int sig = WSTOPSIG(status);
+  int event = status >> 16;
+  if (sig == (SIGTRAP | 0x80)) {
+    on_syscall_stop(t);
+  } else if (event != 0) {
+    on_event_stop(t, event, sig);
+  } else {
+    on_signal_stop(t, sig);
+  }
+}
+
+void RecordSession::on_syscall_stop(Thread& t) {
+  if (mode_ == Mode::kPreExec) {
+    return;
+  }
+  __ptrace_syscall_info info{};
+  long n = ::ptrace(PTRACE_GET_SYSCALL_INFO, t.tid, reinterpret_cast<void*>(sizeof info), &info);
+  if (n <= 0) {
+    return;
+  }
+  TargetMemory mem(pid_);
+  auto peek = [&mem](uint64_t addr, void* out, size_t len) {
+    return mem.read_into(addr, out, len);
+  };
+  if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+    Event& e = t.syscall;
+    e = Event{};
+    e.type = EventType::kSyscall;
+    e.tid = static_cast<uint32_t>(t.tid);
+    e.time_ns = now_ns();
+    e.sysno = static_cast<int64_t>(info.entry.nr);
+    for (int i = 0; i < 6; ++i) {
+      e.args[i] = info.entry.args[i];
+    }
+    t.in_syscall = true;
+    const SyscallInfo* si = syscall_info(e.sysno);
+    if (si == nullptr) {
+      warn_once(fmt::format("sys{}", e.sysno),
+                fmt::format("syscall {} is not in rewind's syscall table: its memory effects "
+                            "are not recorded",
+                            e.sysno));
+      return;
+    }
+    if (si->flags & kSysUnsupported) {
+      warn_once(std::string(si->name),
+                fmt::format("the target uses {}, which rewind cannot record faithfully",
+                            si->name));
+    }
+    for (auto r : syscall_input_ranges(*si, e.args, peek)) {
+      std::string bytes;
+      if (mem.read(r.addr, std::min(r.len, kMaxCapture), bytes)) {
+        e.inputs.push_back({r.addr, std::move(bytes)});
+      }
+    }
+    if (e.sysno == SYS_exit_group) {
+      // The last moment the whole process is intact: save the final state here.
+      capture_final_core("exit", nullptr);
+      for (auto& [tid, other] : threads_) {
+        if (tid != t.tid) {
+          resume(*other);
+        }
+      }
+    }
+    return;
+  }
+  if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t.in_syscall) {
+    return;
+  }
+  t.in_syscall = false;
+  Event& e = t.syscall;
+  e.result = info.exit.rval;
+  const SyscallInfo* si = syscall_info(e.sysno);
+  if (si != nullptr) {
+    ++syscall_counts_[std::string(si->name)];
+    if (si->special == "unknown-output" && e.result >= 0) {
+      warn_once(fmt::format("out-{}", si->name),
+                fmt::format("the output buffers of {} are not described in rewind's syscall "
+                            "table: what the kernel wrote is not recorded",
+                            si->name));
+    }
+    for (auto r : syscall_output_ranges(*si, e.args, e.result, peek)) {
+      if (r.len > kMaxCapture) {
+        warn_once(fmt::format("big-{}", si->name),
+                  fmt::format("a {} wrote {} bytes; only the first {} are recorded", si->name,
+                              r.len, kMaxCapture));
+        r.len = kMaxCapture;
+      }
+      std::string bytes;
+      if (mem.read(r.addr, r.len, bytes)) {
+        e.outputs.push_back({r.addr, std::move(bytes)});
+      }
+    }
+  } else {
+    ++syscall_counts_[fmt::format("syscall_{}", e.sysno)];
+  }
+  record(e);
+}
+
+void RecordSession::on_event_stop(Thread& t, int event, int sig) {
+  unsigned long msg = 0;
+  switch (event) {
+    case PTRACE_EVENT_CLONE: {
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      pid_t child = static_cast<pid_t>(msg);
+      auto st = read_status(child);
+      if (st && st->tgid != pid_) {
+        // A process created with clone() rather than a thread: not ours to record.
+        warn_once(fmt::format("child-{}", child),
+                  fmt::format("the target created process {} with clone(); child processes "
+                              "are not recorded",
+                              child));
+        threads_.erase(child);
+        ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
+        return;
+      }
+      if (!threads_.count(child)) {
+        auto nt = std::make_unique<Thread>();
+        nt->tid = child;
+        threads_[child] = std::move(nt);
+      }
+      seen_threads_.insert(child);
+      Event e;
+      e.type = EventType::kThreadStart;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      e.value = child;
+      if (mode_ != Mode::kPreExec) {
+        record(e);
+      }
+      return;
+    }
+    case PTRACE_EVENT_EXEC: {
+      Event e;
+      e.type = EventType::kExec;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      auto exe = read_link(pid_, "exe");
+      e.text = exe ? *exe : "";
+      // After exec, only the thread group leader survives, under the leader's tid.
+      for (auto it = threads_.begin(); it != threads_.end();) {
+        it = it->first == t.tid || it->first == pid_ ? std::next(it) : threads_.erase(it);
+      }
+      t.in_syscall = false;
+      if (mode_ == Mode::kRecording) {
+        record(e);
+        warn_once("exec", "the target called exec during the recording; the initial snapshot "
+                          "describes the program before it");
+        if (auto maps = read_maps(pid_)) {
+          exe_ = e.text;
+          files_->collect(*maps, exe_);
+        }
+      }
+      return;
+    }
+    case PTRACE_EVENT_EXIT: {
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      Event e;
+      e.type = EventType::kThreadExit;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      e.value = static_cast<int64_t>(msg);
+      if (t.in_syscall) {
+        // exit/exit_group never return: record the call itself now.
+        t.in_syscall = false;
+        t.syscall.completed = false;
+        const SyscallInfo* si = syscall_info(t.syscall.sysno);
+        if (si) {
+          ++syscall_counts_[std::string(si->name)];
+        }
+        if (mode_ != Mode::kPreExec) {
+          record(t.syscall);
+        }
+      }
+      if (mode_ != Mode::kPreExec) {
+        record(e);
+      }
+      return;
+    }
+    case PTRACE_EVENT_STOP:
+      t.group_stop = is_stop_signal(sig);
+      return;
+    default:
+      return;
+  }
+}
+
+bool RecordSession::signal_is_fatal(int sig) const {
+  if (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
+      is_stop_signal(sig)) {
+    return false;
+  }
+  auto st = read_status(pid_);
+  if (!st) {
+    return false;
+  }
+  uint64_t bit = 1ull << (sig - 1);
+  return !(st->sig_caught & bit) && !(st->sig_ignored & bit);
+}
+
+void RecordSession::on_signal_stop(Thread& t, int sig) {
+  if (mode_ == Mode::kPreExec) {
+    t.pending_signal = sig;
+    return;
+  }
+  siginfo_t si{};
+  ::ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &si);
+  Event e;
+  e.type = EventType::kSignal;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.signo = sig;
+  e.signal_code = si.si_code;
+  if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) {
+    e.fault_addr = reinterpret_cast<uint64_t>(si.si_addr);
+  }
+  e.fatal = mode_ == Mode::kRecording && signal_is_fatal(sig);
+  t.pending_signal = sig;
+  record(e);
+  if (e.fatal) {
+    t.fatal_siginfo = si;
+    crash_ = {{"signal", sig},
+              {"signal_name", signal_name(sig)},
+              {"code", si.si_code},
+              {"fault_addr", fmt::format("{:#x}", e.fault_addr)},
+              {"tid", t.tid}};
+    result_.crash_signal = sig;
+    spdlog::info("pid {} thread {} received fatal {} (fault address {:#x}); saving the final "
+                 "state",
+                 pid_, t.tid, signal_name(sig), e.fault_addr);
+    capture_final_core("crash", &t);
+    finish("crash");
+  }
+}
+
+void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
+  if (core_written_ || !writer_) {
+    return;
+  }
+  core_written_ = true;
+  if (auto s = stop_all_threads(); !s) {
+    warn_once("core", fmt::format("the final state could not be saved: {}", s.error().message));
+    return;
+  }
+  std::vector<pid_t> tids;
+  if (crashing != nullptr) {
+    tids.push_back(crashing->tid);
+  }
+  for (auto& [tid, t] : threads_) {
+    if (crashing == nullptr || tid != crashing->tid) {
+      tids.push_back(tid);
+    }
+  }
+  const siginfo_t* si =
+      crashing != nullptr && crashing->fatal_siginfo ? &*crashing->fatal_siginfo : nullptr;
+  if (auto s = write_final_core(pid_, tids, si, reason, *writer_); !s) {
+    warn_once("core", fmt::format("the final state could not be saved: {}", s.error().message));
+  }
+}
+
+void RecordSession::finish(const std::string& reason) {
+  if (finished_) {
+    return;
+  }
+  finished_ = true;
+  result_.stop_reason = reason;
+  auto stop_all = stop_all_threads();
+  (void)stop_all;
+  if (!core_written_ && !process_gone_) {
+    capture_final_core(reason.c_str(), nullptr);
+  }
+  for (auto& [tid, t] : threads_) {
+    if (t->in_syscall) {
+      t->syscall.completed = false;
+      record(t->syscall);
+      t->in_syscall = false;
+    }
+  }
+  nlohmann::json counts = event_counts_;
+  nlohmann::json threads = seen_threads_;
+  nlohmann::json trailer = {
+      {"stop_time", iso_time_now()},
+      {"duration_ns", now_ns()},
+      {"stop_reason", reason},
+      {"event_counts", counts},
+      {"syscall_counts", syscall_counts_},
+      {"threads", threads},
+      {"warnings", warnings_},
+  };
+  if (result_.exit_status) {
+    trailer["exit_status"] = *result_.exit_status;
+  }
+  if (!crash_.is_null()) {
+    trailer["crash"] = crash_;
+  }
+  if (auto s = writer_->finish(trailer); !s && write_error_.empty()) {
+    write_error_ = s.error().message;
+  }
+  result_.path = options_.output;
+  result_.events = writer_->events_written();
+  result_.bytes = writer_->bytes_written();
+}
+
+Result<RecordResult> RecordSession::run() {
+  struct sigaction sa{};
+  sa.sa_handler = [](int) { g_stop_requested.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt waitpid
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction wake{};
+  wake.sa_handler = on_wakeup_signal;
+  sigemptyset(&wake.sa_mask);
+  ::sigaction(SIGALRM, &wake, nullptr);
+  struct itimerval timer{};
+  timer.it_interval.tv_usec = std::chrono::microseconds(kFlushInterval).count();
+  timer.it_value = timer.it_interval;
+  ::setitimer(ITIMER_REAL, &timer, nullptr);
+
+  while (!threads_.empty() && !finished_) {
+    if (g_stop_requested.load()) {
+      spdlog::info("stopping the recording of pid {} and detaching", pid_);
+      finish("interrupted");
+      break;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (options_.max_duration.count() > 0 && now - start_ >= options_.max_duration) {
+      finish("time-limit");
+      break;
+    }
+    if (now - last_flush_ >= kFlushInterval) {
+      last_flush_ = now;
+      if (auto s = writer_->flush_events(); !s && write_error_.empty()) {
+        write_error_ = s.error().message;
+      }
+    }
+    if (!write_error_.empty()) {
+      // Out of disk or similar: stop recording, leave the target running.
+      finish("write-error");
+      break;
+    }
+    int status = 0;
+    pid_t tid = ::waitpid(-1, &status, __WALL);
+    if (tid < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == ECHILD) {
+        threads_.clear();
+        break;
+      }
+      return fail_errno(errno, "waiting for pid {}", pid_);
+    }
+    process_stop(tid, status);
+    if (finished_) {
+      break;
+    }
+    auto it = threads_.find(tid);
+    if (it != threads_.end() && it->second->stopped) {
+      resume(*it->second);
+    }
+  }
+  if (!finished_) {
+    finish(process_gone_ ? "exit" : "target-gone");
+  }
+  timer = {};
+  ::setitimer(ITIMER_REAL, &timer, nullptr);
+  bool crashed = result_.crash_signal.has_value();
+  detach_all();
+  if (crashed && options_.pid == 0) {
+    // Our own child: reap it so its exit is reported.
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) == pid_) {
+      result_.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+  }
+  if (!write_error_.empty()) {
+    return fail("the recording {} is incomplete: {} (the target was left running)",
+                options_.output.string(), write_error_);
+  }
+  return result_;
+}
+
+}  // namespace rwd

@@ -1,0 +1,122 @@
+// RecordSession: records one process — attached to while running, or launched — into a
+// .rwd file until it exits, crashes, or the recording is stopped.
+//
+// Every thread is traced with PTRACE_SEIZE (never PTRACE_O_EXITKILL): if rewind dies or
+// detaches, the kernel releases the target and it keeps running. The session captures
+// an initial snapshot (memory map, private memory, registers of every thread), the
+// mapped executable, libraries, vDSO and debug files, every syscall with the bytes the
+// kernel wrote, signals and thread lifecycle, and a final ELF core at crash, exit or
+// stop.
+//
+// Single-threaded: run() owns the calling thread until the recording ends.
+// request_stop() is async-signal-safe and may be called from a signal handler.
+//
+//   RecordOptions opt{.pid = 4242, .output = "app.rwd"};
+//   auto session = RecordSession::attach(opt);
+//   if (!session) { print(session.error().message); return 1; }
+//   auto result = session->run();      // until exit, crash or request_stop()
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "format/event.h"
+#include "format/recording_writer.h"
+#include "record/file_collector.h"
+
+namespace rwd {
+
+struct RecordOptions {
+  pid_t pid = 0;                     // attach to this process, or
+  std::vector<std::string> command;  // launch this command
+  std::filesystem::path output;
+  bool redact_env = false;  // keep variable names, drop values
+  // Stop recording after this long (0: no limit).
+  std::chrono::milliseconds max_duration{0};
+};
+
+struct RecordResult {
+  std::filesystem::path path;
+  std::string stop_reason;  // "crash", "exit", "interrupted", "time-limit", "target-gone"
+  std::optional<int> exit_status;
+  std::optional<int> crash_signal;
+  uint64_t events = 0;
+  uint64_t bytes = 0;
+  double attach_pause_ms = 0;    // target stopped for the initial snapshot
+  uint64_t snapshot_bytes = 0;   // memory copied for the initial snapshot
+};
+
+class RecordSession {
+ public:
+  static Result<std::unique_ptr<RecordSession>> attach(const RecordOptions& options);
+  static Result<std::unique_ptr<RecordSession>> launch(const RecordOptions& options);
+  ~RecordSession();
+
+  Result<RecordResult> run();
+
+  // Asks run() to stop at the next opportunity and detach, leaving the target running.
+  static void request_stop();
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  struct Thread;
+  enum class Mode { kPreExec, kRecording, kStopping };
+
+  RecordSession(RecordOptions options);
+
+  Status seize_all_threads();
+  Status write_start(const std::string& mode);
+  Status take_initial_snapshot();
+  // Interrupts every running thread and waits until all are in a ptrace-stop.
+  Status stop_all_threads();
+  void resume(Thread& t);
+  void resume_all();
+  void detach_all();
+  // Handles one wait status; leaves the thread stopped (the caller resumes).
+  void process_stop(pid_t tid, int status);
+  void on_syscall_stop(Thread& t);
+  void on_signal_stop(Thread& t, int sig);
+  void on_event_stop(Thread& t, int event, int sig);
+  bool signal_is_fatal(int sig) const;
+  void capture_final_core(const char* reason, Thread* crashing);
+  void finish(const std::string& reason);
+  void record(const Event& e);
+  void warn_once(const std::string& key, std::string message);
+  uint64_t now_ns() const;
+
+  RecordOptions options_;
+  pid_t pid_ = 0;
+  Mode mode_ = Mode::kRecording;
+  std::unique_ptr<RecordingWriter> writer_;
+  std::unique_ptr<FileCollector> files_;
+  std::map<pid_t, std::unique_ptr<Thread>> threads_;
+  std::set<pid_t> seen_threads_;
+  std::set<std::string> warned_;
+  std::vector<std::string> warnings_;
+  std::map<std::string, uint64_t> event_counts_;
+  std::map<std::string, uint64_t> syscall_counts_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_flush_;
+  std::string start_time_;
+  std::string exe_;
+  bool finished_ = false;
+  bool process_gone_ = false;
+  bool core_written_ = false;
+  RecordResult result_;
+  nlohmann::json crash_;
+  std::string write_error_;
+};
+
+}  // namespace rwd

@@ -1,0 +1,36 @@
+// Snapshots of a stopped process: the memory map, the contents of every private
+// writable or anonymous region, and the registers of every thread.
+//
+// The caller stops every thread first (ptrace) and resumes them after; the snapshot is
+// consistent only while they stay stopped. Memory is streamed into the writer region by
+// region, so the recorder's memory use stays bounded whatever the target's size.
+//
+//   auto info = write_snapshot(pid, tids, maps, "initial", writer);
+//   fmt::print("{} bytes of memory saved\n", info->memory_bytes);
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "format/recording_writer.h"
+#include "record/proc_info.h"
+
+namespace rwd {
+
+struct SnapshotInfo {
+  uint64_t memory_bytes = 0;  // bytes of region contents stored
+  uint64_t regions = 0;
+  std::vector<std::string> warnings;
+};
+
+// Regions whose contents a snapshot stores: private and writable, or anonymous.
+bool snapshot_saves_contents(const MapEntry& m);
+
+Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
+                                    const std::vector<MapEntry>& maps, const std::string& name,
+                                    RecordingWriter& writer);
+
+}  // namespace rwd

@@ -171,6 +171,9 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   s->result_.attach_pause_ms =
       std::chrono::duration<double, std::milli>(s->start_ - paused).count();
   s->resume_all();
+  if (auto st = s->bundle_files(); !st) {
+    return std::unexpected(st.error());
+  }
   spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "
                "initial snapshot",
                pid, s->threads_.size(), options.output.string(), s->result_.attach_pause_ms);
@@ -299,6 +302,9 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   }
   s->start_ = std::chrono::steady_clock::now();
   s->resume_all();
+  if (auto st = s->bundle_files(); !st) {
+    return std::unexpected(st.error());
+  }
   spdlog::info("recording {} (pid {}) into {}", options.command[0], child,
                options.output.string());
   return s;
@@ -382,16 +388,25 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& w : snap->warnings) {
     warn_once(w, w);
   }
-  if (auto s = files_->collect(*maps, exe_); !s) {
+  initial_maps_ = std::move(*maps);
+  warn_once("no-replay",
+            "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "
+            "recorded yet: this recording supports crash analysis and the syscall log, not "
+            "deterministic replay");
+  return writer_->flush_events();
+}
+
+// Mapped files do not change while the target runs, so they are copied after it resumes.
+// Their syscall events queue in the kernel meanwhile (the threads stop at their first
+// syscall until run() starts), which costs latency, not correctness.
+Status RecordSession::bundle_files() {
+  if (auto s = files_->collect(initial_maps_, exe_); !s) {
     return s;
   }
   for (const auto& w : files_->warnings()) {
     warn_once(w, w);
   }
-  warn_once("no-replay",
-            "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "
-            "recorded yet: this recording supports crash analysis and the syscall log, not "
-            "deterministic replay");
+  initial_maps_.clear();
   return writer_->flush_events();
 }
 

@@ -79,6 +79,7 @@ class RecordSession {
   Status seize_all_threads();
   Status write_start(const std::string& mode);
   Status take_initial_snapshot();
+  Status bundle_files();
   // Interrupts every running thread and waits until all are in a ptrace-stop.
   Status stop_all_threads();
   void resume(Thread& t);
@@ -111,6 +112,7 @@ class RecordSession {
   std::chrono::steady_clock::time_point last_flush_;
   std::string start_time_;
   std::string exe_;
+  std::vector<MapEntry> initial_maps_;
   bool finished_ = false;
   bool process_gone_ = false;
   bool core_written_ = false;

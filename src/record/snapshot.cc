@@ -1,11 +1,49 @@
 #include "record/snapshot.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "common/files.h"
+#include "common/unique_fd.h"
 #include "common/sha256.h"
 #include "record/target_memory.h"
 #include "record/thread_regs.h"
 
 namespace rwd {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kPagePresent = 1ull << 63;
+constexpr uint64_t kPageSwapped = 1ull << 62;
+
+// Runs of pages in [start, end) that are present or swapped out, from
+// /proc/PID/pagemap. On any read problem the whole range is returned.
+std::vector<std::pair<uint64_t, uint64_t>> used_page_runs(int pagemap, uint64_t start,
+                                                          uint64_t end) {
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  std::vector<uint64_t> entries(4096);
+  for (uint64_t page = start; page < end;) {
+    uint64_t n = std::min<uint64_t>(entries.size(), (end - page) / kPage);
+    ssize_t got = ::pread(pagemap, entries.data(), n * 8, static_cast<off_t>(page / kPage * 8));
+    if (got != static_cast<ssize_t>(n * 8)) {
+      return {{start, end}};
+    }
+    for (uint64_t i = 0; i < n; ++i, page += kPage) {
+      if (!(entries[i] & (kPagePresent | kPageSwapped))) {
+        continue;
+      }
+      if (!runs.empty() && runs.back().second == page) {
+        runs.back().second = page + kPage;
+      } else {
+        runs.emplace_back(page, page + kPage);
+      }
+    }
+  }
+  return runs;
+}
+
+}  // namespace
 
 bool snapshot_saves_contents(const MapEntry& m) {
   if (m.path.starts_with("[vvar") || m.path == "[vsyscall]" || m.path == "[vdso]" || m.shared()) {
@@ -37,28 +75,38 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
   }
   nlohmann::json regions = nlohmann::json::array();
   TargetMemory mem(pid);
+  UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", pid).c_str(), O_RDONLY | O_CLOEXEC));
   std::string buf;
   for (const auto& m : maps) {
     nlohmann::json r = {{"start", m.start}, {"end", m.end},     {"perms", m.perms},
                         {"offset", m.offset}, {"dev", m.dev},   {"inode", m.inode},
                         {"path", m.path},   {"saved", false}};
     if (snapshot_saves_contents(m)) {
-      // Region contents are stored in pieces so memory use stays bounded.
+      // Anonymous pages never touched are not present and read as zeros: only pages
+      // the process has used are copied, which keeps the attach pause short.
+      std::vector<std::pair<uint64_t, uint64_t>> runs;
+      if (m.is_file() || !pagemap) {
+        runs.emplace_back(m.start, m.end);
+      } else {
+        runs = used_page_runs(pagemap.get(), m.start, m.end);
+      }
       constexpr uint64_t kPiece = 8u << 20;
       bool complete = true;
-      for (uint64_t off = 0; off < m.size(); off += kPiece) {
-        uint64_t len = std::min(kPiece, m.size() - off);
-        mem.read(m.start + off, len, buf);
-        if (buf.size() < len) {
-          complete = false;
-          buf.resize(len, '\0');
+      for (auto [run_start, run_end] : runs) {
+        for (uint64_t at = run_start; at < run_end; at += kPiece) {
+          uint64_t len = std::min(kPiece, run_end - at);
+          mem.read(at, len, buf);
+          if (buf.size() < len) {
+            complete = false;
+            buf.resize(len, '\0');
+          }
+          nlohmann::json meta = {{"kind", "memory"}, {"snapshot", name}, {"start", at},
+                                 {"region_start", m.start}};
+          if (auto s = writer.add_blob(meta, buf); !s) {
+            return std::unexpected(s.error());
+          }
+          info.memory_bytes += len;
         }
-        nlohmann::json meta = {{"kind", "memory"}, {"snapshot", name}, {"start", m.start + off},
-                               {"region_start", m.start}};
-        if (auto s = writer.add_blob(meta, buf); !s) {
-          return std::unexpected(s.error());
-        }
-        info.memory_bytes += len;
       }
       if (!complete) {
         info.warnings.push_back(fmt::format(
@@ -67,6 +115,7 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
             name, m.start, m.end, m.path));
       }
       r["saved"] = true;
+      r["pages_saved"] = "used";  // pages absent from the memory blobs are zero
       ++info.regions;
     }
     regions.push_back(std::move(r));

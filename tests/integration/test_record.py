@@ -1,0 +1,146 @@
+"""rewind record against real processes under real ptrace: attach, launch, crash,
+stop, and the faults a user can cause."""
+import json
+import os
+import pathlib
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+from brokenapp import BrokenApp
+from conftest import PROGRAMS, REWIND, rewind, wait_for
+
+
+def start_recording(pid, out, procs):
+    rec = subprocess.Popen([REWIND, "record", "-p", str(pid), "-o", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(rec)
+    # The recorder owns the target once TracerPid names it.
+    def traced():
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[1] == str(rec.pid)
+                       for line in f if line.startswith("TracerPid:"))
+    wait_for(traced, timeout=15, what="rewind to attach")
+    return rec
+
+
+def test_attach_and_crash_produces_a_complete_recording(tmp_path, procs):
+    app = BrokenApp(procs)
+    out = tmp_path / "crash.rwd"
+    rec = start_recording(app.pid, out, procs)
+    assert "Hello from broken-app" in app.get("/")
+    assert app.get("/crash") == "This will crash!\n"
+    stdout, stderr = rec.communicate(timeout=60)
+    assert rec.returncode == 0, stderr
+    assert "crash (SIGSEGV)" in stdout
+    # The demo service really died of SIGSEGV after rewind let the signal through.
+    assert app.proc.wait(timeout=10) == -signal.SIGSEGV
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_sigint_stops_recording_and_target_keeps_serving(tmp_path, procs):
+    app = BrokenApp(procs)
+    out = tmp_path / "stopped.rwd"
+    rec = start_recording(app.pid, out, procs)
+    for _ in range(5):
+        assert app.get("/health") == "ok\n"
+    rec.send_signal(signal.SIGINT)
+    stdout, stderr = rec.communicate(timeout=60)
+    assert rec.returncode == 0, stderr
+    assert "interrupted" in stdout
+    assert app.tracer() == 0, "rewind must detach"
+    for _ in range(5):
+        assert app.get("/health") == "ok\n"
+    assert app.proc.poll() is None
+
+
+def test_recorder_sigkilled_leaves_target_running(tmp_path, procs):
+    app = BrokenApp(procs)
+    out = tmp_path / "killed.rwd"
+    rec = start_recording(app.pid, out, procs)
+    for _ in range(20):
+        app.get("/")
+    time.sleep(0.5)  # let a periodic flush happen
+    rec.kill()
+    rec.wait(timeout=10)
+    wait_for(lambda: app.tracer() == 0, timeout=10, what="the kernel to release the target")
+    for _ in range(5):
+        assert app.get("/health") == "ok\n"
+    assert "Hello" in app.get("/")
+    assert app.state() in ("R", "S"), "target must not be left stopped"
+    assert out.stat().st_size > 0
+
+
+def test_attach_to_missing_pid_is_a_clear_error(tmp_path):
+    pid = 4194303  # above any pid this machine hands out by default
+    r = rewind("record", "-p", pid, "-o", tmp_path / "x.rwd")
+    assert r.returncode == 1
+    assert f"cannot attach to pid {pid}: no such process" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.rwd").exists()
+
+
+def test_attach_without_permission_names_cap_sys_ptrace(tmp_path, procs):
+    app = BrokenApp(procs)  # owned by root
+    os.chmod(tmp_path, 0o777)
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", REWIND, "record", "-p", str(app.pid), "-o",
+                        str(tmp_path / "x.rwd")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "operation not permitted" in r.stderr
+    assert "CAP_SYS_PTRACE" in r.stderr
+    assert app.get("/health") == "ok\n"
+
+
+def test_attach_to_already_traced_process_names_the_tracer(tmp_path, procs):
+    app = BrokenApp(procs)
+    first = start_recording(app.pid, tmp_path / "first.rwd", procs)
+    r = rewind("record", "-p", app.pid, "-o", tmp_path / "second.rwd")
+    assert r.returncode == 1
+    assert f"already being traced by pid {first.pid}" in r.stderr
+    assert "detach" in r.stderr
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert app.get("/health") == "ok\n"
+
+
+def test_existing_output_file_is_not_overwritten(tmp_path):
+    out = tmp_path / "exists.rwd"
+    out.write_text("precious")
+    r = rewind("record", "-o", out, "--", PROGRAMS / "hello")
+    assert r.returncode == 1
+    assert "file exists" in r.stderr
+    assert out.read_text() == "precious"
+
+
+def test_launch_of_missing_program_is_a_clear_error(tmp_path):
+    r = rewind("record", "-o", tmp_path / "x.rwd", "--", "/nonexistent/program")
+    assert r.returncode == 1
+    assert "cannot run /nonexistent/program: no such file or directory" in r.stderr
+
+
+@pytest.mark.parametrize("program,expected_output", [
+    ("hello", "hello from a recorded program"),
+    ("threads", "total 11999994"),
+    ("file_io", "read back 28 bytes"),
+    ("sockets", "echoed: ping over loopback"),
+    ("signals", "usr1=1 alrm=1"),
+])
+def test_launch_mode_records_program_to_its_normal_exit(tmp_path, program, expected_output):
+    out = tmp_path / f"{program}.rwd"
+    r = subprocess.run([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / program)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert expected_output in r.stdout, "the program must behave as without rewind"
+    assert "exit (status 0)" in r.stdout
+
+
+def test_launch_mode_crash(tmp_path):
+    out = tmp_path / "crash.rwd"
+    r = subprocess.run([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "crash_null")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "crash (SIGSEGV)" in r.stdout

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
 
   MessageDb db;
   httplib::Server server;
+  server.set_tcp_nodelay(true);  // no 40 ms delayed-ACK stalls on keep-alive connections
   server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
     db.add("hello requested");
     res.set_content("Hello from broken-app! Latest message: " + db.latest(), "text/plain");

@@ -96,6 +96,9 @@ RecordSession::~RecordSession() {
   if (!threads_.empty()) {
     detach_all();
   }
+  if (bundler_.joinable()) {
+    bundler_.join();
+  }
 }
 
 void RecordSession::request_stop() {
@@ -171,9 +174,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   s->result_.attach_pause_ms =
       std::chrono::duration<double, std::milli>(s->start_ - paused).count();
   s->resume_all();
-  if (auto st = s->bundle_files(); !st) {
-    return std::unexpected(st.error());
-  }
+  s->start_bundling();
   spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "
                "initial snapshot",
                pid, s->threads_.size(), options.output.string(), s->result_.attach_pause_ms);
@@ -302,9 +303,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   }
   s->start_ = std::chrono::steady_clock::now();
   s->resume_all();
-  if (auto st = s->bundle_files(); !st) {
-    return std::unexpected(st.error());
-  }
+  s->start_bundling();
   spdlog::info("recording {} (pid {}) into {}", options.command[0], child,
                options.output.string());
   return s;
@@ -396,18 +395,34 @@ Status RecordSession::take_initial_snapshot() {
   return writer_->flush_events();
 }
 
-// Mapped files do not change while the target runs, so they are copied after it resumes.
-// Their syscall events queue in the kernel meanwhile (the threads stop at their first
-// syscall until run() starts), which costs latency, not correctness.
-Status RecordSession::bundle_files() {
-  if (auto s = files_->collect(initial_maps_, exe_); !s) {
-    return s;
+// Mapped files do not change while the target runs, so they are copied on a helper
+// thread after it resumes; copying them with the target stopped took most of a second
+// for the demo service.
+void RecordSession::start_bundling() {
+  bundler_ = std::thread([this] {
+    auto t0 = std::chrono::steady_clock::now();
+    if (auto s = files_->collect(initial_maps_, exe_); !s) {
+      bundle_error_ = s.error().message;
+    }
+    spdlog::debug("bundled {:.1f} MiB of mapped files in {:.0f} ms",
+                  static_cast<double>(files_->bytes_bundled()) / (1 << 20),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                      .count());
+  });
+}
+
+void RecordSession::join_bundling() {
+  if (!bundler_.joinable()) {
+    return;
   }
+  bundler_.join();
   for (const auto& w : files_->warnings()) {
     warn_once(w, w);
   }
+  if (!bundle_error_.empty()) {
+    warn_once(bundle_error_, fmt::format("bundling mapped files failed: {}", bundle_error_));
+  }
   initial_maps_.clear();
-  return writer_->flush_events();
 }
 
 // ---- thread control ---------------------------------------------------------------
@@ -680,6 +695,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         record(e);
         warn_once("exec", "the target called exec during the recording; the initial snapshot "
                           "describes the program before it");
+        join_bundling();
         if (auto maps = read_maps(pid_)) {
           exe_ = e.text;
           files_->collect(*maps, exe_);
@@ -810,6 +826,7 @@ void RecordSession::finish(const std::string& reason) {
       t->in_syscall = false;
     }
   }
+  join_bundling();
   nlohmann::json counts = event_counts_;
   nlohmann::json threads = seen_threads_;
   nlohmann::json trailer = {

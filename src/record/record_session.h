@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -79,7 +80,9 @@ class RecordSession {
   Status seize_all_threads();
   Status write_start(const std::string& mode);
   Status take_initial_snapshot();
-  Status bundle_files();
+  // Copies the mapped files on a helper thread while recording goes on.
+  void start_bundling();
+  void join_bundling();
   // Interrupts every running thread and waits until all are in a ptrace-stop.
   Status stop_all_threads();
   void resume(Thread& t);
@@ -113,6 +116,8 @@ class RecordSession {
   std::string start_time_;
   std::string exe_;
   std::vector<MapEntry> initial_maps_;
+  std::thread bundler_;
+  std::string bundle_error_;
   bool finished_ = false;
   bool process_gone_ = false;
   bool core_written_ = false;

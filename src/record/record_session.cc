@@ -387,6 +387,14 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& w : snap->warnings) {
     warn_once(w, w);
   }
+  for (const auto& m : *maps) {
+    if (m.shared() && m.writable()) {
+      warn_once("shm-" + m.path,
+                fmt::format("the target maps {} shared and writable at {:#x}: writes by other "
+                            "processes to it are not recorded",
+                            m.path.empty() ? "anonymous memory" : m.path, m.start));
+    }
+  }
   initial_maps_ = std::move(*maps);
   warn_once("no-replay",
             "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "

@@ -175,9 +175,45 @@ std::string sigaction_text(std::optional<std::string_view> bytes, uint64_t addr)
     return pointer(addr);
   }
   std::string h = *handler == 0 ? "SIG_DFL" : *handler == 1 ? "SIG_IGN" : hex(*handler);
-  return fmt::format("{{sa_handler={}, sa_mask={}, sa_flags={:#x}}}", h,
+  return fmt::format("{{sa_handler={}, sa_mask={}, sa_flags={}}}", h,
                      sigset_text(bytes->substr(std::min<size_t>(24, bytes->size())), addr),
-                     *flags);
+                     sa_flags_text(*flags));
+}
+
+// struct pollfd array as the kernel left it (events and revents).
+std::string pollfd_text(std::optional<std::string_view> bytes, uint64_t addr, uint64_t count) {
+  if (!bytes || bytes->size() < count * 8) {
+    return pointer(addr);
+  }
+  std::string out = "[";
+  for (uint64_t i = 0; i < std::min<uint64_t>(count, 16); ++i) {
+    auto fd = *load<int32_t>(bytes, i * 8);
+    auto events = *load<uint16_t>(bytes, i * 8 + 4);
+    auto revents = *load<uint16_t>(bytes, i * 8 + 6);
+    out += fmt::format("{}{{fd={}, events={}", i ? ", " : "", fd, poll_events_text(events));
+    out += revents ? fmt::format(", revents={}}}", poll_events_text(revents)) : "}";
+  }
+  return out + (count > 16 ? ", ...]" : "]");
+}
+
+// epoll_event array: 4-byte events then 8-byte data, packed.
+std::string epoll_events_text(std::optional<std::string_view> bytes, uint64_t addr,
+                              uint64_t count) {
+  if (!bytes || bytes->size() < count * 12) {
+    return pointer(addr);
+  }
+  std::string out = "[";
+  for (uint64_t i = 0; i < std::min<uint64_t>(count, 16); ++i) {
+    auto events = *load<uint32_t>(bytes, i * 12);
+    auto data = *load<uint64_t>(bytes, i * 12 + 4);
+    // EPOLL* share the POLL* values.
+    std::string names = poll_events_text(events);
+    for (size_t at = names.find("POLL"); at != std::string::npos; at = names.find("POLL", at + 5)) {
+      names.insert(at, "E");
+    }
+    out += fmt::format("{}{{events={}, data={:#x}}}", i ? ", " : "", names, data);
+  }
+  return out + (count > 16 ? ", ...]" : "]");
 }
 
 bool is_timespec_call(std::string_view name) {
@@ -333,6 +369,14 @@ std::string format_arg(const Event& e, const SyscallInfo& info, size_t i) {
       }
       if (is_sigset_arg(info.name, i)) {
         return sigset_text(captured(e.outputs, v), v);
+      }
+      if (spec.out_size == OutSize::kArgTimes && spec.size == 8 &&
+          (info.name == "poll" || info.name == "ppoll")) {
+        return pollfd_text(captured(e.outputs, v, len * 8), v, len);
+      }
+      if (info.name.starts_with("epoll_") && spec.out_size == OutSize::kResultTimes) {
+        auto n = static_cast<uint64_t>(e.result);
+        return epoll_events_text(captured(e.outputs, v, n * 12), v, n);
       }
       if (spec.out_size == OutSize::kResult) {
         auto n = static_cast<uint64_t>(e.result);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <linux/futex.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +130,32 @@ TEST(SyscallFormatter, SignalsAndStructs) {
   Event pp = syscall(SYS_pipe2, {0x9000, O_CLOEXEC}, 0);
   pp.outputs.push_back({0x9000, bytes_of(fds)});
   EXPECT_EQ(format_event(pp), "pipe2([3, 4], O_RDONLY|O_CLOEXEC) = 0");
+}
+
+TEST(SyscallFormatter, PollEpollAndSigaction) {
+  struct {
+    int32_t fd;
+    int16_t events, revents;
+  } pfd[2] = {{3, POLLIN, POLLIN}, {4, POLLIN | POLLOUT, 0}};
+  Event p = syscall(SYS_poll, {0x1000, 2, 100}, 1);
+  p.outputs.push_back({0x1000, bytes_of(pfd)});
+  EXPECT_EQ(format_event(p),
+            "poll([{fd=3, events=POLLIN, revents=POLLIN}, {fd=4, events=POLLIN|POLLOUT}], 2, 100) "
+            "= 1");
+  epoll_event ev[1];
+  ev[0].events = EPOLLIN | EPOLLHUP;
+  ev[0].data.u64 = 7;
+  Event w = syscall(SYS_epoll_wait, {5, 0x2000, 64, static_cast<uint64_t>(-1)}, 1);
+  w.outputs.push_back({0x2000, bytes_of(ev)});
+  EXPECT_EQ(format_event(w), "epoll_wait(5, [{events=EPOLLIN|EPOLLHUP, data=0x7}], 64, -1) = 1");
+  struct {
+    uint64_t handler, flags, restorer, mask;
+  } act = {1, 0x14000000, 0x7f0000000000, 1ull << (SIGPIPE - 1)};
+  Event a = syscall(SYS_rt_sigaction, {SIGPIPE, 0x3000, 0, 8}, 0);
+  a.inputs.push_back({0x3000, bytes_of(act)});
+  EXPECT_EQ(format_event(a),
+            "rt_sigaction(SIGPIPE, {sa_handler=SIG_IGN, sa_mask=[PIPE], "
+            "sa_flags=SA_RESTORER|SA_RESTART}, NULL, 8) = 0");
 }
 
 TEST(SyscallFormatter, ReadvAndExecve) {

@@ -242,6 +242,32 @@ std::string access_mode_text(uint64_t mode) {
 
 std::string mode_text(uint64_t mode) { return fmt::format("0{:02o}", mode); }
 
+std::string sa_flags_text(uint64_t flags) {
+  return bits_text(flags, {{0x1, "SA_NOCLDSTOP"},
+                           {0x2, "SA_NOCLDWAIT"},
+                           {0x4, "SA_SIGINFO"},
+                           {0x04000000, "SA_RESTORER"},
+                           {0x08000000, "SA_ONSTACK"},
+                           {0x10000000, "SA_RESTART"},
+                           {0x40000000, "SA_NODEFER"},
+                           {0x80000000, "SA_RESETHAND"}});
+}
+
+std::string poll_events_text(uint64_t events) {
+  return bits_text(events, {{0x1, "POLLIN"},
+                            {0x2, "POLLPRI"},
+                            {0x4, "POLLOUT"},
+                            {0x8, "POLLERR"},
+                            {0x10, "POLLHUP"},
+                            {0x20, "POLLNVAL"},
+                            {0x40, "POLLRDNORM"},
+                            {0x80, "POLLRDBAND"},
+                            {0x100, "POLLWRNORM"},
+                            {0x200, "POLLWRBAND"},
+                            {0x400, "POLLMSG"},
+                            {0x2000, "POLLRDHUP"}});
+}
+
 std::string signal_code_text(int sig, int code) {
   std::string_view n;
   switch (code) {

@@ -25,6 +25,8 @@ std::string sock_type_text(uint64_t type);
 std::string at_flags_text(uint64_t flags);
 std::string access_mode_text(uint64_t mode);
 std::string mode_text(uint64_t mode);  // 0644
+std::string sa_flags_text(uint64_t flags);
+std::string poll_events_text(uint64_t events);
 // "SEGV_MAPERR" and the like for a signal's si_code.
 std::string signal_code_text(int sig, int code);
 

@@ -573,6 +573,19 @@ std::vector<MemRange> syscall_input_ranges(const SyscallInfo& info,
         break;
     }
   }
+  if (info.special == "futex") {
+    switch (args[1] & 0x7f) {
+      case 0:   // FUTEX_WAIT: relative timeout
+      case 6:   // FUTEX_LOCK_PI
+      case 9:   // FUTEX_WAIT_BITSET
+      case 11:  // FUTEX_WAIT_REQUEUE_PI
+      case 13:  // FUTEX_LOCK_PI2
+        out.add(args[3], 16);  // struct timespec
+        break;
+      default:
+        break;
+    }
+  }
   return out.take();
 }
 

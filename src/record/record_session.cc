@@ -576,7 +576,10 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (n <= 0) {
     return;
   }
-  TargetMemory mem(pid_);
+  if (!mem_) {
+    mem_ = std::make_unique<TargetMemory>(pid_);
+  }
+  TargetMemory& mem = *mem_;
   auto peek = [&mem](uint64_t addr, void* out, size_t len) {
     return mem.read_into(addr, out, len);
   };
@@ -699,6 +702,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         it = it->first == t.tid || it->first == pid_ ? std::next(it) : threads_.erase(it);
       }
       t.in_syscall = false;
+      mem_.reset();  // /proc/PID/mem follows the old address space after exec
       if (mode_ == Mode::kRecording) {
         record(e);
         warn_once("exec", "the target called exec during the recording; the initial snapshot "

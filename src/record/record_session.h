@@ -35,6 +35,7 @@
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
+#include "record/target_memory.h"
 
 namespace rwd {
 
@@ -117,6 +118,7 @@ class RecordSession {
   std::string exe_;
   std::vector<MapEntry> initial_maps_;
   std::thread bundler_;
+  std::unique_ptr<TargetMemory> mem_;
   std::string bundle_error_;
   bool finished_ = false;
   bool process_gone_ = false;

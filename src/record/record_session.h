@@ -18,6 +18,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -73,7 +74,15 @@ class RecordSession {
   pid_t pid() const { return pid_; }
 
  private:
-  struct Thread;
+  struct Thread {
+    pid_t tid = 0;
+    bool stopped = false;      // in a ptrace-stop that we have not resumed
+    bool in_syscall = false;   // between syscall-entry and syscall-exit stops
+    bool group_stop = false;   // stopped by SIGSTOP & co: resume with PTRACE_LISTEN
+    int pending_signal = 0;    // to inject when resuming or detaching
+    Event syscall;             // the syscall in progress
+    std::optional<siginfo_t> fatal_siginfo;
+  };
   enum class Mode { kPreExec, kRecording, kStopping };
 
   RecordSession(RecordOptions options);

@@ -139,7 +139,9 @@ Result<HttpResponse> S3Client::call(const S3Call& c) const {
     }
     return std::move(*resp);
   }
-  return fail("{} (gave up after {} attempts)", last, config_.max_attempts);
+  return fail("{} (gave up after {} attempts; is {} reachable? check --s3-endpoint or "
+              "AWS_ENDPOINT_URL and the network)",
+              last, config_.max_attempts, config_.endpoint);
 }
 
 Error S3Client::describe_error(std::string_view what, const HttpResponse& resp) const {

@@ -437,6 +437,15 @@ Result<std::optional<ObjectInfo>> S3Store::find(const std::string& key) {
     }
     return std::optional<ObjectInfo>();
   }
+  if (resp->status == 400 || resp->status == 403) {
+    // A HEAD error has no body; a one-byte GET tells why (bad signature, no permission).
+    S3Call g;
+    g.key = key;
+    g.headers = {"Range: bytes=0-0"};
+    if (auto why = s3_.call(g); why && why->status >= 400) {
+      return std::unexpected(s3_.describe_error(fmt::format("read {}", uri(key)), *why));
+    }
+  }
   if (resp->status != 200) {
     return std::unexpected(s3_.describe_error(fmt::format("read {}", uri(key)), *resp));
   }

@@ -6,7 +6,7 @@ namespace rwd {
 namespace {
 
 TEST(StoreUri, ParsesS3BucketAndPrefix) {
-  auto u = parse_store_uri("s3://recordings/prod/eu//");
+  auto u = parse_store_uri("s3://recordings/prod//eu");
   ASSERT_FALSE(u);  // empty segment
   u = parse_store_uri("s3://recordings/prod/eu/");
   ASSERT_TRUE(u) << u.error().message;

@@ -13,7 +13,7 @@ TEST(QueueEntry, RoundTripsThroughJson) {
   e.metadata = {{"sha256", "abc"}, {"size", "10"}};
   e.upload.upload_id = "u-1";
   e.upload.part_size = 8 << 20;
-  e.upload.parts = {{1, "\"e1\""}, {2, "\"e2\""}};
+  e.upload.parts = {{1, "\"e1\"", "c1"}, {2, "\"e2\"", "c2"}};
   auto back = queue_entry_from_json(queue_entry_to_json(e), "x");
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->key, e.key);

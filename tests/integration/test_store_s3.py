@@ -79,6 +79,10 @@ def test_multipart_upload_is_complete_and_leaves_no_incomplete_uploads(s3server,
     assert head["Metadata"]["sha256"] == sha
     # A multipart ETag ends in -<parts>: it really went up in parts.
     assert head["ETag"].strip('"').endswith("-5")
+    # Every part went up with a SHA-256 checksum the server verified and kept.
+    parts = s3.get_object_attributes(Bucket="rec", Key=key, ObjectAttributes=["ObjectParts"])
+    assert parts["ObjectParts"]["TotalPartsCount"] == 5
+    assert all(p.get("ChecksumSHA256") for p in parts["ObjectParts"]["Parts"])
     assert sha256_of(s3.get_object(Bucket="rec", Key=key)["Body"].read()) == sha
     assert incomplete_uploads(s3, "rec") == []
 

@@ -214,3 +214,17 @@ def test_shared_credentials_file_profile_is_used(s3server, tmp_path):
     assert r.returncode == 1
     assert f"shared credentials file {creds} [profile default]" in r.stderr
     assert "nope" not in r.stderr.replace("[profile default]", "")
+
+
+def test_server_side_encryption_options_are_accepted_by_the_server(s3server, tmp_path):
+    s3server.create_bucket("rec")
+    f = tmp_path / "a.rwd"
+    sha = make_file(f, 1000)
+    for sse in ("AES256", "aws:kms"):
+        r = rewind("push", f, f"s3://rec/{sse.replace(':', '-')}.rwd", "--sse", sse,
+                   env=s3server.env())
+        assert r.returncode == 0, r.stderr
+    r = rewind("push", f, "s3://rec/x.rwd", "--sse", "AES256", "--sse-kms-key-id", "k",
+               env=s3server.env())
+    assert r.returncode == 1 and "needs server-side encryption aws:kms" in r.stderr
+    assert s3server.client().head_object(Bucket="rec", Key="AES256.rwd")["Metadata"]["sha256"] == sha

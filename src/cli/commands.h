@@ -13,5 +13,9 @@ void add_info_command(CLI::App& app, int& exit_code);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_debug_command(CLI::App& app, int& exit_code);
 void add_extract_command(CLI::App& app, int& exit_code);
+void add_push_command(CLI::App& app, int& exit_code);
+void add_ls_command(CLI::App& app, int& exit_code);
+void add_pull_command(CLI::App& app, int& exit_code);
+void add_upload_queue_command(CLI::App& app, int& exit_code);
 
 }  // namespace rwd::cli

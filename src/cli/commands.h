@@ -13,5 +13,7 @@ void add_info_command(CLI::App& app, int& exit_code);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_debug_command(CLI::App& app, int& exit_code);
 void add_extract_command(CLI::App& app, int& exit_code);
+void add_wait_idle_command(CLI::App& app, int& exit_code);
+void add_k8s_command(CLI::App& app, int& exit_code);
 
 }  // namespace rwd::cli

@@ -1,6 +1,7 @@
 #include "k8s/api_connection.h"
 
 #include <curl/curl.h>
+#include <cctype>
 #include <fmt/format.h>
 
 #include <mutex>

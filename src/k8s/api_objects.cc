@@ -36,7 +36,14 @@ nlohmann::json event_object(const EventSpec& spec, std::chrono::system_clock::ti
   return {
       {"apiVersion", "events.k8s.io/v1"},
       {"kind", "Event"},
-      {"metadata", {{"generateName", spec.pod_name + "."}, {"namespace", spec.pod_namespace}}},
+      // Named like client-go's recorder does (<object>.<hex nanoseconds>); the API
+      // rejects a generateName ending in '.'.
+      {"metadata",
+       {{"name", fmt::format("{}.{:x}", spec.pod_name,
+                             std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 now.time_since_epoch())
+                                 .count())},
+        {"namespace", spec.pod_namespace}}},
       {"eventTime", micro_time(now)},
       {"type", spec.type},
       {"reason", spec.reason},

@@ -121,12 +121,15 @@ Result<WaitIdleResult> wait_idle(const KubeClient& client, const WaitIdleOptions
         }
       },
       [&](const ApiError& e) {
-        if (e.retryable()) {
-          spdlog::warn("wait-idle: {}", e.message);
+        // The first GET proved the credentials and the Role; after that even a 401 or
+        // 403 can be transient (an API server that is restarting answers 403 until its
+        // RBAC cache is warm), so only a TLS or configuration failure ends the wait.
+        if (e.kind == ApiError::Kind::kTls || e.kind == ApiError::Kind::kConfig) {
+          fatal = e.to_error();
+          finish();
           return;
         }
-        fatal = e.to_error();
-        finish();
+        spdlog::warn("wait-idle: {} (retrying)", e.message);
       });
   finish();
   timer.join();

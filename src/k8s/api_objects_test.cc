@@ -35,7 +35,7 @@ TEST(EventObjectTest, FillsWhatEventsV1Requires) {
   auto ev = event_object(spec, t);
   EXPECT_EQ(ev["apiVersion"], "events.k8s.io/v1");
   EXPECT_EQ(ev["kind"], "Event");
-  EXPECT_EQ(ev["metadata"]["name"], "web-0.19e93e4ff36a0a00");
+  EXPECT_EQ(ev["metadata"]["name"], "web-0.18e91efd632f4a00");
   EXPECT_EQ(ev["metadata"]["namespace"], "shop");
   EXPECT_EQ(ev["eventTime"], micro_time(t));
   EXPECT_EQ(ev["type"], "Warning");

@@ -156,9 +156,9 @@ def test_rotated_token_file_is_reread(kube_env, namespace, procs):
 
 def test_watch_survives_an_apiserver_restart_and_resyncs_after_410(kube_env, namespace, procs):
     """The watcher follows changes; when the apiserver restarts (same etcd), it
-    reconnects. The restarted apiserver's watch cache starts at etcd's current revision,
-    so the watcher's resourceVersion, older than writes made to other pods before the
-    restart, is answered 410 Expired: the watcher must re-sync (GET + fresh watch) and
+    reconnects. While the apiserver is down etcd's history is compacted past the
+    watcher's resourceVersion (writes to another pod moved the revision on), so resuming
+    from it is answered 410 Expired: the watcher must re-sync (GET + fresh watch) and
     lose no change."""
     setup_sidecar_identity(kube_env, namespace)
     kube_env.create_pod(namespace, "web-0", service_account=SA)
@@ -178,7 +178,7 @@ def test_watch_survives_an_apiserver_restart_and_resyncs_after_410(kube_env, nam
     for i in range(3):
         kube_env.annotate(namespace, "noise", n=str(i))
 
-    kube_env.restart_apiserver()
+    kube_env.restart_apiserver(while_down=kube_env.compact_etcd)
     kube_env.annotate(namespace, "web-0", **{"rewind.dev/record": "off"})
     u = lines.until(lambda u: u["annotations"].get("rewind.dev/record") == "off", timeout=180)
     assert u["expired"] >= 1, u

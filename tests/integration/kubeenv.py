@@ -315,7 +315,7 @@ class KubeEnv:
             "metadata": {"name": name, "namespace": namespace,
                          "annotations": dict(annotations or {})},
             "spec": {"serviceAccountName": service_account, "containers": [
-                {"name": c, "image": "registry.invalid/none:1"} for c in containers]},
+                {"name": c, "image": "rewind-test/never-pulled:0"} for c in containers]},
         }
         # create, not apply: apply would add its last-applied annotation.
         self.kubectl("create", "-f", "-", input=json.dumps(pod))

@@ -306,21 +306,44 @@ Result<std::vector<ThreadBacktrace>> core_backtrace(const std::filesystem::path&
     tids.resize(1);
   }
 
+  // Unwind inside a full dwfl_getthreads walk: dwfl_getthread_frames stops libdwfl's
+  // walk over the core's threads early, which leaks its per-walk state (elfutils 0.188).
   FileMap files = read_file_note(elf.get());
-  std::vector<ThreadBacktrace> out;
-  for (pid_t tid : tids) {
+  struct Walk {
+    Dwfl* dwfl;
+    const FileMap* files;
+    size_t max_frames;
+    std::map<pid_t, ThreadBacktrace> done;
+    std::vector<pid_t> wanted;
+  } walk{dwfl.get(), &files, std::max<size_t>(options.max_frames, 1), {}, tids};
+  auto unwind_thread = [](Dwfl_Thread* thread, void* arg) -> int {
+    auto* w = static_cast<Walk*>(arg);
+    pid_t tid = dwfl_thread_tid(thread);
+    if (std::find(w->wanted.begin(), w->wanted.end(), tid) == w->wanted.end()) {
+      return DWARF_CB_OK;
+    }
     Unwind u;
-    u.dwfl = dwfl.get();
-    u.files = &files;
-    u.max_frames = std::max<size_t>(options.max_frames, 1);
-    int rc = dwfl_getthread_frames(dwfl.get(), tid, on_frame, &u);
+    u.dwfl = w->dwfl;
+    u.files = w->files;
+    u.max_frames = w->max_frames;
+    int rc = dwfl_thread_getframes(thread, on_frame, &u);
     ThreadBacktrace t;
     t.tid = tid;
     if (rc < 0 && u.frames.empty()) {
       t.error = dwfl_error();
     }
     t.frames = std::move(u.frames);
-    out.push_back(std::move(t));
+    w->done[tid] = std::move(t);
+    return DWARF_CB_OK;
+  };
+  if (dwfl_getthreads(dwfl.get(), unwind_thread, &walk) != 0) {
+    return fail("cannot unwind the threads of core {}: {}", core.string(), dwfl_error());
+  }
+  std::vector<ThreadBacktrace> out;
+  for (pid_t tid : tids) {
+    if (auto it = walk.done.find(tid); it != walk.done.end()) {
+      out.push_back(std::move(it->second));
+    }
   }
   return out;
 }

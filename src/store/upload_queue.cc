@@ -1,0 +1,254 @@
+#include "store/upload_queue.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "store/file_store.h"
+
+namespace rwd {
+namespace {
+
+std::filesystem::path data_path(const std::filesystem::path& spool, const std::string& id) {
+  return spool / (id + ".rwd");
+}
+std::filesystem::path state_path(const std::filesystem::path& spool, const std::string& id) {
+  return spool / (id + ".json");
+}
+
+std::string space_hint(int err, const std::filesystem::path& spool) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return fmt::format(" (free space in {} or give the spool a larger volume)", spool.string());
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string_view to_string(QueueStatus::State s) {
+  switch (s) {
+    case QueueStatus::State::kIdle:
+      return "idle";
+    case QueueStatus::State::kUploading:
+      return "uploading";
+    case QueueStatus::State::kError:
+      return "error";
+  }
+  return "?";
+}
+
+Result<std::unique_ptr<UploadQueue>> UploadQueue::open(const std::filesystem::path& spool) {
+  std::error_code ec;
+  std::filesystem::create_directories(spool, ec);
+  if (ec) {
+    return fail("cannot use spool directory {}: {} (check the path and its permissions)",
+                spool.string(), ec.message());
+  }
+  // Leftovers of an interrupted enqueue: hidden temporaries and state files whose
+  // recording never got renamed in. Neither was ever a queued recording.
+  for (const auto& de : std::filesystem::directory_iterator(spool, ec)) {
+    std::string name = de.path().filename().string();
+    if (name.starts_with(".") && name.find(".partial-") != std::string::npos) {
+      std::filesystem::remove(de.path(), ec);
+    } else if (name.ends_with(".json")) {
+      std::string id = name.substr(0, name.size() - 5);
+      if (!std::filesystem::exists(data_path(spool, id))) {
+        std::filesystem::remove(de.path(), ec);
+      }
+    }
+  }
+  std::unique_ptr<UploadQueue> q(new UploadQueue(spool));
+  q->status_.depth = q->depth();
+  return q;
+}
+
+std::vector<std::string> UploadQueue::ids() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& de : std::filesystem::directory_iterator(spool_, ec)) {
+    std::string name = de.path().filename().string();
+    if (!name.starts_with(".") && name.ends_with(".rwd")) {
+      std::string id = name.substr(0, name.size() - 4);
+      if (std::filesystem::exists(state_path(spool_, id))) {
+        out.push_back(std::move(id));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());  // ids start with a UTC timestamp: oldest first
+  return out;
+}
+
+size_t UploadQueue::depth() const { return ids().size(); }
+
+Result<QueueEntry> UploadQueue::entry(const std::string& id) const {
+  return read_queue_entry(state_path(spool_, id));
+}
+
+Result<std::string> UploadQueue::enqueue(const std::filesystem::path& file, const std::string& key,
+                                         const Metadata& metadata, Mode mode) {
+  std::string what = fmt::format("cannot queue {} in spool {}", file.string(), spool_.string());
+  std::string id = fmt::format("{}-{}", utc_stamp(std::chrono::system_clock::now()),
+                               sha256_hex(key).substr(0, 16));
+  auto dest = data_path(spool_, id);
+  if (std::filesystem::exists(dest)) {
+    return fail("{}: it is already queued as {}", what, id);
+  }
+  std::filesystem::path temp;
+  std::string sha;
+  uint64_t size = 0;
+  bool moved = false;
+  if (mode == Mode::kMove) {
+    temp = spool_ / ("." + id + ".rwd.partial-move");
+    if (::rename(file.c_str(), temp.c_str()) == 0) {
+      moved = true;
+      auto d = digest_file(temp);
+      if (!d) {
+        ::rename(temp.c_str(), file.c_str());
+        return fail("{}: {}", what, d.error().message);
+      }
+      sha = d->sha256;
+      size = d->size;
+    } else if (errno != EXDEV) {
+      return fail_errno(errno, "{}", what);
+    }
+  }
+  if (!moved) {
+    auto copied = copy_to_temp(file, dest, {});
+    if (!copied) {
+      return fail("{}: {}{}; nothing was queued", what, copied.error().message,
+                  space_hint(copied.error().sys_errno, spool_));
+    }
+    temp = copied->temp;
+    sha = copied->sha256;
+    size = copied->size;
+  }
+  auto undo = [&] {
+    if (moved) {
+      ::rename(temp.c_str(), file.c_str());
+    } else {
+      ::unlink(temp.c_str());
+    }
+  };
+  QueueEntry e;
+  e.key = key;
+  e.metadata = metadata;
+  if (e.metadata.contains("sha256") && e.metadata["sha256"] != sha) {
+    undo();
+    return fail("{}: its sha256 is {} but the caller expected {}", what, sha, e.metadata["sha256"]);
+  }
+  e.metadata["sha256"] = sha;
+  e.metadata["size"] = std::to_string(size);
+  if (auto s = write_queue_entry(state_path(spool_, id), e); !s) {
+    int err = s.error().sys_errno;
+    undo();
+    std::error_code ec;
+    std::filesystem::remove(state_path(spool_, id), ec);
+    return fail("{}: {}{}; nothing was queued", what, s.error().message, space_hint(err, spool_));
+  }
+  if (::rename(temp.c_str(), dest.c_str()) != 0) {
+    int err = errno;
+    undo();
+    std::error_code ec;
+    std::filesystem::remove(state_path(spool_, id), ec);
+    return fail_errno(err, "{}", what);
+  }
+  if (auto s = fsync_parent_dir(dest); !s) {
+    spdlog::warn("{}", s.error().message);
+  }
+  if (moved) {
+    (void)fsync_parent_dir(file);
+  }
+  spdlog::debug("queued {} as {} ({} bytes, sha256 {})", file.string(), id, size, sha);
+  status_.depth = depth();
+  return id;
+}
+
+void UploadQueue::report() {
+  if (status_cb_) {
+    status_cb_(status_);
+  }
+}
+
+Status UploadQueue::upload_one(Store& store, const std::string& id, const ProgressFn& progress) {
+  auto state_file = state_path(spool_, id);
+  auto e = read_queue_entry(state_file);
+  if (!e) {
+    return fail("cannot upload queued recording {}: {} (remove {} and its .rwd to drop it)", id,
+                e.error().message, state_file.string());
+  }
+  auto file = data_path(spool_, id);
+  status_.state = QueueStatus::State::kUploading;
+  status_.current_key = e->key;
+  report();
+
+  Result<ObjectInfo> info = fail("not uploaded");
+  // A crash between the store's confirmation and the local delete leaves a queued
+  // recording that is already stored; do not send it twice.
+  if (e->upload.upload_id.empty()) {
+    auto existing = store.find(e->key);
+    if (!existing) {
+      return std::unexpected(existing.error());
+    }
+    if (*existing && (*existing)->size == std::stoull(e->metadata["size"]) &&
+        (*existing)->metadata["sha256"] == e->metadata["sha256"]) {
+      spdlog::info("{} is already stored", store.uri(e->key));
+      info = std::move(**existing);
+    }
+  }
+  if (!info) {
+    PutOptions opts;
+    opts.metadata = e->metadata;
+    opts.progress = progress;
+    opts.resume = e->upload;
+    QueueEntry persisted = *e;
+    opts.on_state = [&](const MultipartState& st) {
+      persisted.upload = st;
+      if (auto s = write_queue_entry(state_file, persisted); !s) {
+        // Losing resume state costs a re-upload, never data; keep going.
+        spdlog::warn("cannot save upload progress: {}", s.error().message);
+      }
+    };
+    info = store.put(file, e->key, opts);
+    if (!info) {
+      return std::unexpected(info.error());
+    }
+  }
+  // Confirmed by the store: now, and only now, the local copy may go.
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  std::filesystem::remove(state_file, ec);
+  (void)fsync_parent_dir(file);
+  status_.last_uri = store.uri(e->key);
+  status_.last_sha256 = e->metadata["sha256"];
+  status_.last_size = info->size;
+  spdlog::info("uploaded {} ({} bytes, sha256 {})", status_.last_uri, info->size,
+               status_.last_sha256);
+  return ok();
+}
+
+Status UploadQueue::upload_all(Store& store, const ProgressFn& progress) {
+  for (;;) {
+    auto pending = ids();
+    status_.depth = pending.size();
+    if (pending.empty()) {
+      status_.state = QueueStatus::State::kIdle;
+      status_.current_key.clear();
+      status_.last_error.clear();
+      report();
+      return ok();
+    }
+    if (auto s = upload_one(store, pending.front(), progress); !s) {
+      status_.state = QueueStatus::State::kError;
+      status_.last_error = s.error().message;
+      status_.depth = depth();
+      report();
+      return s;
+    }
+  }
+}
+
+}  // namespace rwd

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Keeps the commands this module builds in go.mod, so go.sum stays complete.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

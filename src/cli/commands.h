@@ -13,5 +13,6 @@ void add_info_command(CLI::App& app, int& exit_code);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_debug_command(CLI::App& app, int& exit_code);
 void add_extract_command(CLI::App& app, int& exit_code);
+void add_sidecar_command(CLI::App& app, int& exit_code);
 
 }  // namespace rwd::cli

@@ -30,6 +30,7 @@ Result<RecordingWriter> RecordingWriter::create(const std::filesystem::path& pat
 
 Status RecordingWriter::write_chunk(ChunkType type, std::string_view raw) {
   std::string chunk = make_chunk(type, raw);
+  std::lock_guard lock(*mu_);
   if (auto s = write_all(fd_.get(), chunk); !s) {
     return std::unexpected(s.error().context(fmt::format("cannot write {}", path_.string())));
   }
@@ -52,7 +53,10 @@ Status RecordingWriter::write_blob_piece(const nlohmann::json& meta, std::string
 }
 
 Status RecordingWriter::add_blob(nlohmann::json meta, std::string_view data) {
-  meta["id"] = next_blob_id_++;
+  {
+    std::lock_guard lock(*mu_);
+    meta["id"] = next_blob_id_++;
+  }
   meta["size"] = data.size();
   uint64_t off = 0;
   do {
@@ -69,7 +73,10 @@ Status RecordingWriter::add_blob(nlohmann::json meta, std::string_view data) {
 Status RecordingWriter::add_blob_from_fd(nlohmann::json meta, int fd) {
   // The total size is known only at the end, so pieces carry size -1 except the last,
   // which carries the total; the reader uses the last piece's size.
-  meta["id"] = next_blob_id_++;
+  {
+    std::lock_guard lock(*mu_);
+    meta["id"] = next_blob_id_++;
+  }
   std::string piece(kBlobPieceBytes, '\0');
   uint64_t off = 0;
   for (;;) {
@@ -102,21 +109,26 @@ Status RecordingWriter::add_blob_from_fd(nlohmann::json meta, int fd) {
 }
 
 Status RecordingWriter::append_event(const Event& e) {
-  encode_event(e, pending_events_);
-  ++events_;
-  if (pending_events_.size() >= kEventChunkBytes) {
-    return flush_events();
+  bool full = false;
+  {
+    std::lock_guard lock(*mu_);
+    encode_event(e, pending_events_);
+    ++events_;
+    full = pending_events_.size() >= kEventChunkBytes;
   }
-  return ok();
+  return full ? flush_events() : ok();
 }
 
 Status RecordingWriter::flush_events() {
-  if (pending_events_.empty()) {
+  std::string run;
+  {
+    std::lock_guard lock(*mu_);
+    run.swap(pending_events_);
+  }
+  if (run.empty()) {
     return ok();
   }
-  auto s = write_chunk(ChunkType::kEvents, pending_events_);
-  pending_events_.clear();
-  return s;
+  return write_chunk(ChunkType::kEvents, run);
 }
 
 Status RecordingWriter::finish(const nlohmann::json& trailer) {

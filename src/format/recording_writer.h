@@ -4,7 +4,9 @@
 // file readable up to its last complete chunk. The file is created with mode 0600
 // (it holds process memory) and never overwrites an existing file.
 //
-// Not thread-safe: one recorder thread owns the writer.
+// Thread-safe: chunks are written whole under a lock (compression happens outside it),
+// so a helper thread can bundle files while the recorder thread appends events. Event
+// order is the order of append_event calls.
 //
 //   auto w = RecordingWriter::create("app.rwd");
 //   w->write_manifest(manifest);
@@ -15,8 +17,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -52,12 +57,15 @@ class RecordingWriter {
   Status finish(const nlohmann::json& trailer);
 
   const std::filesystem::path& path() const { return path_; }
-  uint64_t bytes_written() const { return offset_; }
+  uint64_t bytes_written() const {
+    std::lock_guard lock(*mu_);
+    return offset_;
+  }
   uint64_t events_written() const { return events_; }
 
  private:
   RecordingWriter(std::filesystem::path path, UniqueFd fd)
-      : path_(std::move(path)), fd_(std::move(fd)) {}
+      : path_(std::move(path)), fd_(std::move(fd)), mu_(std::make_unique<std::mutex>()) {}
   Status write_chunk(ChunkType type, std::string_view raw);
   Status write_blob_piece(const nlohmann::json& meta, std::string_view piece);
 
@@ -67,6 +75,7 @@ class RecordingWriter {
   uint64_t events_ = 0;
   uint64_t next_blob_id_ = 1;
   std::string pending_events_;
+  std::unique_ptr<std::mutex> mu_;  // guards fd_ writes, offset_, next_blob_id_, pending_events_
 };
 
 }  // namespace rwd

@@ -31,8 +31,6 @@ constexpr long kTraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
 // Pending events are written at least this often, so a recorder killed mid-way loses
 // little.
 constexpr auto kFlushInterval = std::chrono::milliseconds(250);
-// Largest capture of one syscall's output; larger writes are cut and warned about.
-constexpr uint64_t kMaxCapture = 64ull << 20;
 
 std::atomic<bool> g_stop_requested{false};
 
@@ -46,15 +44,6 @@ std::string iso_time_now() {
   char buf[64];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:03d}Z", buf, ts.tv_nsec / 1000000);
-}
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
-
-bool is_stop_signal(int sig) {
-  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
 std::string cpu_model() {
@@ -76,15 +65,6 @@ std::string cpu_model() {
 
 }  // namespace
 
-struct RecordSession::Thread {
-  pid_t tid = 0;
-  bool stopped = false;      // in a ptrace-stop that we have not resumed
-  bool in_syscall = false;   // between syscall-entry and syscall-exit stops
-  bool group_stop = false;   // stopped by SIGSTOP & co: resume with PTRACE_LISTEN
-  int pending_signal = 0;    // to inject when resuming or detaching
-  Event syscall;             // the syscall in progress
-  std::optional<siginfo_t> fatal_siginfo;
-};
 
 RecordSession::RecordSession(RecordOptions options) : options_(std::move(options)) {
   start_ = std::chrono::steady_clock::now();
@@ -95,6 +75,9 @@ RecordSession::~RecordSession() {
   // Never leave the target stopped or traced, whatever went wrong.
   if (!threads_.empty()) {
     detach_all();
+  }
+  if (bundler_.joinable()) {
+    bundler_.join();
   }
 }
 
@@ -171,9 +154,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   s->result_.attach_pause_ms =
       std::chrono::duration<double, std::milli>(s->start_ - paused).count();
   s->resume_all();
-  if (auto st = s->bundle_files(); !st) {
-    return std::unexpected(st.error());
-  }
+  s->start_bundling();
   spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "
                "initial snapshot",
                pid, s->threads_.size(), options.output.string(), s->result_.attach_pause_ms);
@@ -302,9 +283,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   }
   s->start_ = std::chrono::steady_clock::now();
   s->resume_all();
-  if (auto st = s->bundle_files(); !st) {
-    return std::unexpected(st.error());
-  }
+  s->start_bundling();
   spdlog::info("recording {} (pid {}) into {}", options.command[0], child,
                options.output.string());
   return s;
@@ -388,6 +367,14 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& w : snap->warnings) {
     warn_once(w, w);
   }
+  for (const auto& m : *maps) {
+    if (m.shared() && m.writable()) {
+      warn_once("shm-" + m.path,
+                fmt::format("the target maps {} shared and writable at {:#x}: writes by other "
+                            "processes to it are not recorded",
+                            m.path.empty() ? "anonymous memory" : m.path, m.start));
+    }
+  }
   initial_maps_ = std::move(*maps);
   warn_once("no-replay",
             "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "
@@ -396,18 +383,34 @@ Status RecordSession::take_initial_snapshot() {
   return writer_->flush_events();
 }
 
-// Mapped files do not change while the target runs, so they are copied after it resumes.
-// Their syscall events queue in the kernel meanwhile (the threads stop at their first
-// syscall until run() starts), which costs latency, not correctness.
-Status RecordSession::bundle_files() {
-  if (auto s = files_->collect(initial_maps_, exe_); !s) {
-    return s;
+// Mapped files do not change while the target runs, so they are copied on a helper
+// thread after it resumes; copying them with the target stopped took most of a second
+// for the demo service.
+void RecordSession::start_bundling() {
+  bundler_ = std::thread([this] {
+    auto t0 = std::chrono::steady_clock::now();
+    if (auto s = files_->collect(initial_maps_, exe_); !s) {
+      bundle_error_ = s.error().message;
+    }
+    spdlog::debug("bundled {:.1f} MiB of mapped files in {:.0f} ms",
+                  static_cast<double>(files_->bytes_bundled()) / (1 << 20),
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                      .count());
+  });
+}
+
+void RecordSession::join_bundling() {
+  if (!bundler_.joinable()) {
+    return;
   }
+  bundler_.join();
   for (const auto& w : files_->warnings()) {
     warn_once(w, w);
   }
+  if (!bundle_error_.empty()) {
+    warn_once(bundle_error_, fmt::format("bundling mapped files failed: {}", bundle_error_));
+  }
   initial_maps_.clear();
-  return writer_->flush_events();
 }
 
 // ---- thread control ---------------------------------------------------------------
@@ -501,272 +504,6 @@ Status RecordSession::stop_all_threads() {
   }
 }
 
-// ---- the event loop --------------------------------------------------------------
-
-void RecordSession::process_stop(pid_t tid, int status) {
-  if (WIFEXITED(status) || WIFSIGNALED(status)) {
-    threads_.erase(tid);
-    if (tid == pid_) {
-      process_gone_ = true;
-      Event e;
-      e.type = EventType::kProcessExit;
-      e.tid = static_cast<uint32_t>(tid);
-      e.time_ns = now_ns();
-      e.value = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      result_.exit_status = static_cast<int>(e.value);
-      if (mode_ != Mode::kPreExec && writer_) {
-        record(e);
-      }
-    }
-    return;
-  }
-  if (!WIFSTOPPED(status)) {
-    return;
-  }
-  auto it = threads_.find(tid);
-  if (it == threads_.end()) {
-    // A new thread whose stop arrived before its parent's clone event.
-    auto t = std::make_unique<Thread>();
-    t->tid = tid;
-    it = threads_.emplace(tid, std::move(t)).first;
-    seen_threads_.insert(tid);
-  }
-  Thread& t = *it->second;
-  t.stopped = true;
-  int sig = WSTOPSIG(status);
-  int event = status >> 16;
-  if (sig == (SIGTRAP | 0x80)) {
-    on_syscall_stop(t);
-  } else if (event != 0) {
-    on_event_stop(t, event, sig);
-  } else {
-    on_signal_stop(t, sig);
-  }
-}
-
-void RecordSession::on_syscall_stop(Thread& t) {
-  if (mode_ == Mode::kPreExec) {
-    return;
-  }
-  __ptrace_syscall_info info{};
-  long n = ::ptrace(PTRACE_GET_SYSCALL_INFO, t.tid, reinterpret_cast<void*>(sizeof info), &info);
-  if (n <= 0) {
-    return;
-  }
-  TargetMemory mem(pid_);
-  auto peek = [&mem](uint64_t addr, void* out, size_t len) {
-    return mem.read_into(addr, out, len);
-  };
-  if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
-    Event& e = t.syscall;
-    e = Event{};
-    e.type = EventType::kSyscall;
-    e.tid = static_cast<uint32_t>(t.tid);
-    e.time_ns = now_ns();
-    e.sysno = static_cast<int64_t>(info.entry.nr);
-    for (int i = 0; i < 6; ++i) {
-      e.args[i] = info.entry.args[i];
-    }
-    t.in_syscall = true;
-    const SyscallInfo* si = syscall_info(e.sysno);
-    if (si == nullptr) {
-      warn_once(fmt::format("sys{}", e.sysno),
-                fmt::format("syscall {} is not in rewind's syscall table: its memory effects "
-                            "are not recorded",
-                            e.sysno));
-      return;
-    }
-    if (si->flags & kSysUnsupported) {
-      warn_once(std::string(si->name),
-                fmt::format("the target uses {}, which rewind cannot record faithfully",
-                            si->name));
-    }
-    for (auto r : syscall_input_ranges(*si, e.args, peek)) {
-      std::string bytes;
-      if (mem.read(r.addr, std::min(r.len, kMaxCapture), bytes)) {
-        e.inputs.push_back({r.addr, std::move(bytes)});
-      }
-    }
-    if (e.sysno == SYS_exit_group) {
-      // The last moment the whole process is intact: save the final state here.
-      capture_final_core("exit", nullptr);
-      for (auto& [tid, other] : threads_) {
-        if (tid != t.tid) {
-          resume(*other);
-        }
-      }
-    }
-    return;
-  }
-  if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t.in_syscall) {
-    return;
-  }
-  t.in_syscall = false;
-  Event& e = t.syscall;
-  e.result = info.exit.rval;
-  const SyscallInfo* si = syscall_info(e.sysno);
-  if (si != nullptr) {
-    ++syscall_counts_[std::string(si->name)];
-    if (si->special == "unknown-output" && e.result >= 0) {
-      warn_once(fmt::format("out-{}", si->name),
-                fmt::format("the output buffers of {} are not described in rewind's syscall "
-                            "table: what the kernel wrote is not recorded",
-                            si->name));
-    }
-    for (auto r : syscall_output_ranges(*si, e.args, e.result, peek)) {
-      if (r.len > kMaxCapture) {
-        warn_once(fmt::format("big-{}", si->name),
-                  fmt::format("a {} wrote {} bytes; only the first {} are recorded", si->name,
-                              r.len, kMaxCapture));
-        r.len = kMaxCapture;
-      }
-      std::string bytes;
-      if (mem.read(r.addr, r.len, bytes)) {
-        e.outputs.push_back({r.addr, std::move(bytes)});
-      }
-    }
-  } else {
-    ++syscall_counts_[fmt::format("syscall_{}", e.sysno)];
-  }
-  record(e);
-}
-
-void RecordSession::on_event_stop(Thread& t, int event, int sig) {
-  unsigned long msg = 0;
-  switch (event) {
-    case PTRACE_EVENT_CLONE: {
-      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
-      pid_t child = static_cast<pid_t>(msg);
-      auto st = read_status(child);
-      if (st && st->tgid != pid_) {
-        // A process created with clone() rather than a thread: not ours to record.
-        warn_once(fmt::format("child-{}", child),
-                  fmt::format("the target created process {} with clone(); child processes "
-                              "are not recorded",
-                              child));
-        threads_.erase(child);
-        ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
-        return;
-      }
-      if (!threads_.count(child)) {
-        auto nt = std::make_unique<Thread>();
-        nt->tid = child;
-        threads_[child] = std::move(nt);
-      }
-      seen_threads_.insert(child);
-      Event e;
-      e.type = EventType::kThreadStart;
-      e.tid = static_cast<uint32_t>(t.tid);
-      e.time_ns = now_ns();
-      e.value = child;
-      if (mode_ != Mode::kPreExec) {
-        record(e);
-      }
-      return;
-    }
-    case PTRACE_EVENT_EXEC: {
-      Event e;
-      e.type = EventType::kExec;
-      e.tid = static_cast<uint32_t>(t.tid);
-      e.time_ns = now_ns();
-      auto exe = read_link(pid_, "exe");
-      e.text = exe ? *exe : "";
-      // After exec, only the thread group leader survives, under the leader's tid.
-      for (auto it = threads_.begin(); it != threads_.end();) {
-        it = it->first == t.tid || it->first == pid_ ? std::next(it) : threads_.erase(it);
-      }
-      t.in_syscall = false;
-      if (mode_ == Mode::kRecording) {
-        record(e);
-        warn_once("exec", "the target called exec during the recording; the initial snapshot "
-                          "describes the program before it");
-        if (auto maps = read_maps(pid_)) {
-          exe_ = e.text;
-          files_->collect(*maps, exe_);
-        }
-      }
-      return;
-    }
-    case PTRACE_EVENT_EXIT: {
-      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
-      Event e;
-      e.type = EventType::kThreadExit;
-      e.tid = static_cast<uint32_t>(t.tid);
-      e.time_ns = now_ns();
-      e.value = static_cast<int64_t>(msg);
-      if (t.in_syscall) {
-        // exit/exit_group never return: record the call itself now.
-        t.in_syscall = false;
-        t.syscall.completed = false;
-        const SyscallInfo* si = syscall_info(t.syscall.sysno);
-        if (si) {
-          ++syscall_counts_[std::string(si->name)];
-        }
-        if (mode_ != Mode::kPreExec) {
-          record(t.syscall);
-        }
-      }
-      if (mode_ != Mode::kPreExec) {
-        record(e);
-      }
-      return;
-    }
-    case PTRACE_EVENT_STOP:
-      t.group_stop = is_stop_signal(sig);
-      return;
-    default:
-      return;
-  }
-}
-
-bool RecordSession::signal_is_fatal(int sig) const {
-  if (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
-      is_stop_signal(sig)) {
-    return false;
-  }
-  auto st = read_status(pid_);
-  if (!st) {
-    return false;
-  }
-  uint64_t bit = 1ull << (sig - 1);
-  return !(st->sig_caught & bit) && !(st->sig_ignored & bit);
-}
-
-void RecordSession::on_signal_stop(Thread& t, int sig) {
-  if (mode_ == Mode::kPreExec) {
-    t.pending_signal = sig;
-    return;
-  }
-  siginfo_t si{};
-  ::ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &si);
-  Event e;
-  e.type = EventType::kSignal;
-  e.tid = static_cast<uint32_t>(t.tid);
-  e.time_ns = now_ns();
-  e.signo = sig;
-  e.signal_code = si.si_code;
-  if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) {
-    e.fault_addr = reinterpret_cast<uint64_t>(si.si_addr);
-  }
-  e.fatal = mode_ == Mode::kRecording && signal_is_fatal(sig);
-  t.pending_signal = sig;
-  record(e);
-  if (e.fatal) {
-    t.fatal_siginfo = si;
-    crash_ = {{"signal", sig},
-              {"signal_name", signal_name(sig)},
-              {"code", si.si_code},
-              {"fault_addr", fmt::format("{:#x}", e.fault_addr)},
-              {"tid", t.tid}};
-    result_.crash_signal = sig;
-    spdlog::info("pid {} thread {} received fatal {} (fault address {:#x}); saving the final "
-                 "state",
-                 pid_, t.tid, signal_name(sig), e.fault_addr);
-    capture_final_core("crash", &t);
-    finish("crash");
-  }
-}
-
 void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
   if (core_written_ || !writer_) {
     return;
@@ -810,6 +547,7 @@ void RecordSession::finish(const std::string& reason) {
       t->in_syscall = false;
     }
   }
+  join_bundling();
   nlohmann::json counts = event_counts_;
   nlohmann::json threads = seen_threads_;
   nlohmann::json trailer = {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -28,12 +29,14 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
+#include "record/target_memory.h"
 
 namespace rwd {
 
@@ -71,7 +74,15 @@ class RecordSession {
   pid_t pid() const { return pid_; }
 
  private:
-  struct Thread;
+  struct Thread {
+    pid_t tid = 0;
+    bool stopped = false;      // in a ptrace-stop that we have not resumed
+    bool in_syscall = false;   // between syscall-entry and syscall-exit stops
+    bool group_stop = false;   // stopped by SIGSTOP & co: resume with PTRACE_LISTEN
+    int pending_signal = 0;    // to inject when resuming or detaching
+    Event syscall;             // the syscall in progress
+    std::optional<siginfo_t> fatal_siginfo;
+  };
   enum class Mode { kPreExec, kRecording, kStopping };
 
   RecordSession(RecordOptions options);
@@ -79,7 +90,9 @@ class RecordSession {
   Status seize_all_threads();
   Status write_start(const std::string& mode);
   Status take_initial_snapshot();
-  Status bundle_files();
+  // Copies the mapped files on a helper thread while recording goes on.
+  void start_bundling();
+  void join_bundling();
   // Interrupts every running thread and waits until all are in a ptrace-stop.
   Status stop_all_threads();
   void resume(Thread& t);
@@ -113,6 +126,9 @@ class RecordSession {
   std::string start_time_;
   std::string exe_;
   std::vector<MapEntry> initial_maps_;
+  std::thread bundler_;
+  std::unique_ptr<TargetMemory> mem_;
+  std::string bundle_error_;
   bool finished_ = false;
   bool process_gone_ = false;
   bool core_written_ = false;

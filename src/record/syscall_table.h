@@ -49,7 +49,29 @@ enum class ArgKind : uint8_t {
   kMode,        // octal mode
   kSignal,      // signal number shown by name
   kFlags,       // other flags, hex
+  // Display-only kinds (how `rewind log` decodes a number) and two sockaddr kinds.
+  kSockaddrIn,  // struct sockaddr the kernel reads; length in argument `len_arg`
+  kSockaddrOut, // struct sockaddr the kernel writes (OutSize::kDerefLen, capped at `size`)
+  kProt,        // PROT_* (mmap, mprotect)
+  kMmapFlags,   // MAP_*
+  kFutexOp,     // FUTEX_* operation
+  kWhence,      // SEEK_*
+  kAtFlags,     // AT_* flags
+  kSockDomain,  // AF_*
+  kSockType,    // SOCK_* with SOCK_NONBLOCK/SOCK_CLOEXEC
+  kFcntlCmd,    // F_*
+  kIoctlReq,    // ioctl request
+  kClockId,     // CLOCK_*
+  kSigHow,      // SIG_BLOCK/SIG_UNBLOCK/SIG_SETMASK
+  kEpollOp,     // EPOLL_CTL_*
+  kAccessMode,  // F_OK/R_OK/W_OK/X_OK
+  kCloneFlags,  // CLONE_* (low byte: exit signal)
+  kPrctlOp,     // PR_*
+  kArchPrctlOp, // ARCH_*
 };
+
+// "No argument" for ArgSpec::max_arg.
+inline constexpr uint8_t kNoArg = 0xff;
 
 // How long the memory behind an output argument is.
 enum class OutSize : uint8_t {
@@ -66,6 +88,12 @@ struct ArgSpec {
   OutSize out_size = OutSize::kFixed;
   uint8_t len_arg = 0;  // argument index used by kInBuf, kIovec*, OutSize::kArg*...
   uint32_t size = 0;    // bytes for fixed-size structures / element size
+  // kResult/kResultTimes: the count is capped at the value of this argument (getxattr
+  // with size 0 returns the size it needs and writes nothing).
+  uint8_t max_arg = kNoArg;
+  // Also written when the call was interrupted by a signal (-EINTR or a restart code):
+  // poll's revents, the remaining time of nanosleep and of select/ppoll timeouts.
+  bool on_interrupt = false;
 };
 
 // Properties that change how the recorder handles a syscall.
@@ -108,7 +136,10 @@ struct MemRange {
 using MemoryPeek = std::function<size_t(uint64_t addr, void* out, size_t len)>;
 
 // Memory the kernel wrote for a completed syscall. Failed calls (-4095..-1) write
-// nothing, except where the ABI says otherwise.
+// nothing, except where the ABI says otherwise. Ranges never hold address 0, may
+// overlap, and may cover a little more than the kernel wrote (a whole struct where the
+// kernel filled some fields): they are captured at exit, so the extra bytes are the
+// target's own and writing them back at replay changes nothing.
 std::vector<MemRange> syscall_output_ranges(const SyscallInfo& info,
                                             const std::array<uint64_t, 6>& args,
                                             int64_t result, const MemoryPeek& peek);
@@ -119,5 +150,15 @@ std::vector<MemRange> syscall_output_ranges(const SyscallInfo& info,
 std::vector<MemRange> syscall_input_ranges(const SyscallInfo& info,
                                            const std::array<uint64_t, 6>& args,
                                            const MemoryPeek& peek, size_t max_string = 4096);
+
+// Why syscall_output_ranges may miss memory this call wrote (an ioctl request, fcntl
+// command or syscall whose outputs the table does not know), or empty when the table
+// knows them all. The recorder turns a non-empty answer into a recording warning.
+std::string_view syscall_output_gap(const SyscallInfo& info, const std::array<uint64_t, 6>& args);
+
+// Largest write/send buffer prefix captured at entry for display.
+inline constexpr size_t kMaxInputBufBytes = 256;
+// Strings of an argv/envp array captured at entry.
+inline constexpr size_t kMaxStringArrayEntries = 64;
 
 }  // namespace rwd

@@ -144,3 +144,28 @@ def test_launch_mode_crash(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "crash (SIGSEGV)" in r.stdout
+
+
+def test_job_control_stop_and_continue_while_recording(tmp_path, procs):
+    target = subprocess.Popen([str(PROGRAMS / "sleeper")], stdout=subprocess.PIPE, text=True)
+    procs.append(target)
+    target.stdout.readline()
+    out = tmp_path / "sleeper.rwd"
+    rec = start_recording(target.pid, out, procs)
+
+    def state():
+        with open(f"/proc/{target.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    os.kill(target.pid, signal.SIGSTOP)
+    wait_for(lambda: state() in ("T", "t"), timeout=10, what="the target to stop")
+    time.sleep(0.3)
+    os.kill(target.pid, signal.SIGCONT)
+    # It must run again: new heartbeats arrive.
+    before = target.stdout.readline()
+    after = target.stdout.readline()
+    assert int(after.split()[1]) == int(before.split()[1]) + 1
+    rec.send_signal(signal.SIGINT)
+    stdout, stderr = rec.communicate(timeout=60)
+    assert rec.returncode == 0, stderr
+    line = target.stdout.readline()
+    assert line.startswith("beat "), "the target keeps running after rewind detaches"

@@ -1,0 +1,304 @@
+// RecordSession's handling of ptrace stops: syscalls, signals, clone/exec/exit events.
+// The session's setup, loop and teardown are in record_session.cc.
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "record/proc_info.h"
+#include "record/record_session.h"
+#include "record/syscall_table.h"
+#include "record/target_memory.h"
+
+namespace rwd {
+
+namespace {
+
+// Largest capture of one syscall's output; larger writes are cut and warned about.
+constexpr uint64_t kMaxCapture = 64ull << 20;
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+bool is_stop_signal(int sig) {
+  return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+}  // namespace
+
+void RecordSession::process_stop(pid_t tid, int status) {
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    threads_.erase(tid);
+    if (tid == pid_) {
+      process_gone_ = true;
+      Event e;
+      e.type = EventType::kProcessExit;
+      e.tid = static_cast<uint32_t>(tid);
+      e.time_ns = now_ns();
+      e.value = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      result_.exit_status = static_cast<int>(e.value);
+      if (mode_ != Mode::kPreExec && writer_) {
+        record(e);
+      }
+    }
+    return;
+  }
+  if (!WIFSTOPPED(status)) {
+    return;
+  }
+  auto it = threads_.find(tid);
+  if (it == threads_.end()) {
+    // A new thread whose stop arrived before its parent's clone event.
+    auto t = std::make_unique<Thread>();
+    t->tid = tid;
+    it = threads_.emplace(tid, std::move(t)).first;
+    seen_threads_.insert(tid);
+  }
+  Thread& t = *it->second;
+  t.stopped = true;
+  int sig = WSTOPSIG(status);
+  int event = status >> 16;
+  if (sig == (SIGTRAP | 0x80)) {
+    on_syscall_stop(t);
+  } else if (event != 0) {
+    on_event_stop(t, event, sig);
+  } else {
+    on_signal_stop(t, sig);
+  }
+}
+
+void RecordSession::on_syscall_stop(Thread& t) {
+  if (mode_ == Mode::kPreExec) {
+    return;
+  }
+  __ptrace_syscall_info info{};
+  long n = ::ptrace(PTRACE_GET_SYSCALL_INFO, t.tid, reinterpret_cast<void*>(sizeof info), &info);
+  if (n <= 0) {
+    return;
+  }
+  if (!mem_) {
+    mem_ = std::make_unique<TargetMemory>(pid_);
+  }
+  TargetMemory& mem = *mem_;
+  auto peek = [&mem](uint64_t addr, void* out, size_t len) {
+    return mem.read_into(addr, out, len);
+  };
+  if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+    Event& e = t.syscall;
+    e = Event{};
+    e.type = EventType::kSyscall;
+    e.tid = static_cast<uint32_t>(t.tid);
+    e.time_ns = now_ns();
+    e.sysno = static_cast<int64_t>(info.entry.nr);
+    for (int i = 0; i < 6; ++i) {
+      e.args[i] = info.entry.args[i];
+    }
+    t.in_syscall = true;
+    const SyscallInfo* si = syscall_info(e.sysno);
+    if (si == nullptr) {
+      warn_once(fmt::format("sys{}", e.sysno),
+                fmt::format("syscall {} is not in rewind's syscall table: its memory effects "
+                            "are not recorded",
+                            e.sysno));
+      return;
+    }
+    if (si->flags & kSysUnsupported) {
+      warn_once(std::string(si->name),
+                fmt::format("the target uses {}, which rewind cannot record faithfully",
+                            si->name));
+    }
+    for (auto r : syscall_input_ranges(*si, e.args, peek)) {
+      std::string bytes;
+      if (mem.read(r.addr, std::min(r.len, kMaxCapture), bytes)) {
+        e.inputs.push_back({r.addr, std::move(bytes)});
+      }
+    }
+    if (e.sysno == SYS_exit_group) {
+      // The last moment the whole process is intact: save the final state here.
+      capture_final_core("exit", nullptr);
+      for (auto& [tid, other] : threads_) {
+        if (tid != t.tid) {
+          resume(*other);
+        }
+      }
+    }
+    return;
+  }
+  if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t.in_syscall) {
+    return;
+  }
+  t.in_syscall = false;
+  Event& e = t.syscall;
+  e.result = info.exit.rval;
+  const SyscallInfo* si = syscall_info(e.sysno);
+  if (si != nullptr) {
+    ++syscall_counts_[std::string(si->name)];
+    if (si->special == "unknown-output" && e.result >= 0) {
+      warn_once(fmt::format("out-{}", si->name),
+                fmt::format("the output buffers of {} are not described in rewind's syscall "
+                            "table: what the kernel wrote is not recorded",
+                            si->name));
+    }
+    for (auto r : syscall_output_ranges(*si, e.args, e.result, peek)) {
+      if (r.len > kMaxCapture) {
+        warn_once(fmt::format("big-{}", si->name),
+                  fmt::format("a {} wrote {} bytes; only the first {} are recorded", si->name,
+                              r.len, kMaxCapture));
+        r.len = kMaxCapture;
+      }
+      std::string bytes;
+      if (mem.read(r.addr, r.len, bytes)) {
+        e.outputs.push_back({r.addr, std::move(bytes)});
+      }
+    }
+  } else {
+    ++syscall_counts_[fmt::format("syscall_{}", e.sysno)];
+  }
+  record(e);
+}
+
+void RecordSession::on_event_stop(Thread& t, int event, int sig) {
+  unsigned long msg = 0;
+  switch (event) {
+    case PTRACE_EVENT_CLONE: {
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      pid_t child = static_cast<pid_t>(msg);
+      auto st = read_status(child);
+      if (st && st->tgid != pid_) {
+        // A process created with clone() rather than a thread: not ours to record.
+        warn_once(fmt::format("child-{}", child),
+                  fmt::format("the target created process {} with clone(); child processes "
+                              "are not recorded",
+                              child));
+        threads_.erase(child);
+        ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
+        return;
+      }
+      if (!threads_.count(child)) {
+        auto nt = std::make_unique<Thread>();
+        nt->tid = child;
+        threads_[child] = std::move(nt);
+      }
+      seen_threads_.insert(child);
+      Event e;
+      e.type = EventType::kThreadStart;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      e.value = child;
+      if (mode_ != Mode::kPreExec) {
+        record(e);
+      }
+      return;
+    }
+    case PTRACE_EVENT_EXEC: {
+      Event e;
+      e.type = EventType::kExec;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      auto exe = read_link(pid_, "exe");
+      e.text = exe ? *exe : "";
+      // After exec, only the thread group leader survives, under the leader's tid.
+      for (auto it = threads_.begin(); it != threads_.end();) {
+        it = it->first == t.tid || it->first == pid_ ? std::next(it) : threads_.erase(it);
+      }
+      t.in_syscall = false;
+      mem_.reset();  // /proc/PID/mem follows the old address space after exec
+      if (mode_ == Mode::kRecording) {
+        record(e);
+        warn_once("exec", "the target called exec during the recording; the initial snapshot "
+                          "describes the program before it");
+        join_bundling();
+        if (auto maps = read_maps(pid_)) {
+          exe_ = e.text;
+          files_->collect(*maps, exe_);
+        }
+      }
+      return;
+    }
+    case PTRACE_EVENT_EXIT: {
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      Event e;
+      e.type = EventType::kThreadExit;
+      e.tid = static_cast<uint32_t>(t.tid);
+      e.time_ns = now_ns();
+      e.value = static_cast<int64_t>(msg);
+      if (t.in_syscall) {
+        // exit/exit_group never return: record the call itself now.
+        t.in_syscall = false;
+        t.syscall.completed = false;
+        const SyscallInfo* si = syscall_info(t.syscall.sysno);
+        if (si) {
+          ++syscall_counts_[std::string(si->name)];
+        }
+        if (mode_ != Mode::kPreExec) {
+          record(t.syscall);
+        }
+      }
+      if (mode_ != Mode::kPreExec) {
+        record(e);
+      }
+      return;
+    }
+    case PTRACE_EVENT_STOP:
+      t.group_stop = is_stop_signal(sig);
+      return;
+    default:
+      return;
+  }
+}
+
+bool RecordSession::signal_is_fatal(int sig) const {
+  if (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
+      is_stop_signal(sig)) {
+    return false;
+  }
+  auto st = read_status(pid_);
+  if (!st) {
+    return false;
+  }
+  uint64_t bit = 1ull << (sig - 1);
+  return !(st->sig_caught & bit) && !(st->sig_ignored & bit);
+}
+
+void RecordSession::on_signal_stop(Thread& t, int sig) {
+  if (mode_ == Mode::kPreExec) {
+    t.pending_signal = sig;
+    return;
+  }
+  siginfo_t si{};
+  ::ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &si);
+  Event e;
+  e.type = EventType::kSignal;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.signo = sig;
+  e.signal_code = si.si_code;
+  if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP) {
+    e.fault_addr = reinterpret_cast<uint64_t>(si.si_addr);
+  }
+  e.fatal = mode_ == Mode::kRecording && signal_is_fatal(sig);
+  t.pending_signal = sig;
+  record(e);
+  if (e.fatal) {
+    t.fatal_siginfo = si;
+    crash_ = {{"signal", sig},
+              {"signal_name", signal_name(sig)},
+              {"code", si.si_code},
+              {"fault_addr", fmt::format("{:#x}", e.fault_addr)},
+              {"tid", t.tid}};
+    result_.crash_signal = sig;
+    spdlog::info("pid {} thread {} received fatal {} (fault address {:#x}); saving the final "
+                 "state",
+                 pid_, t.tid, signal_name(sig), e.fault_addr);
+    capture_final_core("crash", &t);
+    finish("crash");
+  }
+}
+
+}  // namespace rwd

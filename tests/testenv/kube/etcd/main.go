@@ -3,13 +3,15 @@
 //
 //	etcd --data-dir DIR --listen-client-url http://127.0.0.1:0 --port-file FILE
 //
-// With port 0 the kernel picks free ports; the chosen client URL is written to
-// --port-file once etcd serves, so the caller never races another process for a port.
+// Port 0 picks a free port (resolved here, before etcd starts, because etcd's JSON
+// gateway dials the configured address); the client URL is written to --port-file once
+// etcd serves, so the caller learns the port only when it is usable.
 package main
 
 import (
 	"flag"
 	"log"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -18,6 +20,24 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 )
+
+// resolvePort replaces port 0 in raw with a port that is free now.
+func resolvePort(raw string) url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		log.Fatalf("etcd: bad URL %q: %v", raw, err)
+	}
+	if u.Port() != "0" {
+		return *u
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(u.Hostname(), "0"))
+	if err != nil {
+		log.Fatalf("etcd: cannot find a free port on %s: %v", u.Hostname(), err)
+	}
+	u.Host = l.Addr().String()
+	l.Close()
+	return *u
+}
 
 func main() {
 	dataDir := flag.String("data-dir", "", "directory for etcd's data (required)")
@@ -32,18 +52,12 @@ func main() {
 	cfg := embed.NewConfig()
 	cfg.Dir = *dataDir
 	cfg.LogLevel = "warn"
-	cu, err := url.Parse(*clientURL)
-	if err != nil {
-		log.Fatalf("etcd: bad --listen-client-url: %v", err)
-	}
-	pu, err := url.Parse(*peerURL)
-	if err != nil {
-		log.Fatalf("etcd: bad --listen-peer-url: %v", err)
-	}
-	cfg.ListenClientUrls = []url.URL{*cu}
-	cfg.AdvertiseClientUrls = []url.URL{*cu}
-	cfg.ListenPeerUrls = []url.URL{*pu}
-	cfg.AdvertisePeerUrls = []url.URL{*pu}
+	cu := resolvePort(*clientURL)
+	pu := resolvePort(*peerURL)
+	cfg.ListenClientUrls = []url.URL{cu}
+	cfg.AdvertiseClientUrls = []url.URL{cu}
+	cfg.ListenPeerUrls = []url.URL{pu}
+	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
 
 	e, err := embed.StartEtcd(cfg)

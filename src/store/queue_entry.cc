@@ -12,8 +12,8 @@ std::string queue_entry_to_json(const QueueEntry& e) {
   j["metadata"] = e.metadata;
   if (!e.upload.upload_id.empty()) {
     nlohmann::json parts = nlohmann::json::array();
-    for (const auto& [n, etag] : e.upload.parts) {
-      parts.push_back({{"number", n}, {"etag", etag}});
+    for (const auto& p : e.upload.parts) {
+      parts.push_back({{"number", p.number}, {"etag", p.etag}, {"sha256", p.checksum_sha256}});
     }
     j["upload"] = {{"upload_id", e.upload.upload_id},
                    {"part_size", e.upload.part_size},
@@ -36,7 +36,8 @@ Result<QueueEntry> queue_entry_from_json(std::string_view text, std::string_view
       e.upload.upload_id = u.at("upload_id").get<std::string>();
       e.upload.part_size = u.at("part_size").get<uint64_t>();
       for (const auto& p : u.at("parts")) {
-        e.upload.parts.emplace_back(p.at("number").get<int>(), p.at("etag").get<std::string>());
+        e.upload.parts.push_back({p.at("number").get<int>(), p.at("etag").get<std::string>(),
+                                  p.value("sha256", std::string())});
       }
     }
   } catch (const nlohmann::json::exception& ex) {

@@ -4,13 +4,13 @@
 //   {"key": "prod/shop/cart/app/20261127T180000Z-1-crash.rwd",
 //    "metadata": {"sha256": "...", "size": "1234", "reason": "crash", ...},
 //    "upload": {"upload_id": "...", "part_size": 8388608,
-//               "parts": [{"number": 1, "etag": "\"...\""}]}}
+//               "parts": [{"number": 1, "etag": "\"...\"", "sha256": "<base64>"}]}}
 //
 // "upload" is present while a multipart upload is in flight, so a restarted process
 // resumes it instead of starting over (or uploading a second copy).
 //
 //   auto e = read_queue_entry(spool / "x.json");
-//   e->upload.parts.emplace_back(3, etag);
+//   e->upload.parts.push_back({3, etag, checksum});
 //   write_queue_entry(spool / "x.json", *e);
 #pragma once
 

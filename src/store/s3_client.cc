@@ -139,7 +139,9 @@ Result<HttpResponse> S3Client::call(const S3Call& c) const {
     }
     return std::move(*resp);
   }
-  return fail("{} (gave up after {} attempts)", last, config_.max_attempts);
+  return fail("{} (gave up after {} attempts; is {} reachable? check --s3-endpoint or "
+              "AWS_ENDPOINT_URL and the network)",
+              last, config_.max_attempts, config_.endpoint);
 }
 
 Error S3Client::describe_error(std::string_view what, const HttpResponse& resp) const {
@@ -154,7 +156,8 @@ Error S3Client::describe_error(std::string_view what, const HttpResponse& resp) 
         "the server rejected the signature made with credentials from {} (check the secret "
         "access key)",
         src);
-  } else if (e.code == "InvalidAccessKeyId") {
+  } else if (e.code == "InvalidAccessKeyId" || e.code == "XAdminUserNotFound") {
+    // XAdminUserNotFound: versitygw's (HTTP 404) name for an unknown access key.
     reason = fmt::format(
         "the server does not know the access key id from {} (check AWS_ACCESS_KEY_ID or the "
         "profile, and --s3-endpoint)",
@@ -170,6 +173,9 @@ Error S3Client::describe_error(std::string_view what, const HttpResponse& resp) 
         src, config_.bucket);
   } else if (e.code == "NoSuchKey" || (e.code == "NotFound" && resp.status == 404)) {
     reason = "no such object (list the store with 'rewind ls')";
+  } else if (resp.status == 401 || resp.status == 403) {
+    reason = fmt::format("the server refused the credentials from {}: {}{}{} (HTTP {})", src,
+                         e.code, e.message.empty() ? "" : ": ", e.message, resp.status);
   } else {
     reason = fmt::format("{}{}{} (HTTP {})", e.code, e.message.empty() ? "" : ": ", e.message,
                          resp.status);

@@ -132,10 +132,10 @@ Status S3Store::put_single(int fd, uint64_t size, const std::string& key, const 
   return ok();
 }
 
-Result<std::vector<std::pair<int, std::string>>> S3Store::list_parts(
+Result<std::vector<UploadedPart>> S3Store::list_parts(
     const std::string& key, const std::string& upload_id, uint64_t part_size, uint64_t size,
     bool& upload_gone) {
-  std::vector<std::pair<int, std::string>> parts;
+  std::vector<UploadedPart> parts;
   std::string marker;
   upload_gone = false;
   for (;;) {
@@ -170,7 +170,7 @@ Result<std::vector<std::pair<int, std::string>>> S3Store::list_parts(
       }
       // A part of the wrong size was cut with another part size; upload it again.
       if (psize == std::min(part_size, size - offset)) {
-        parts.emplace_back(n, p->child_text("ETag"));
+        parts.push_back({n, p->child_text("ETag"), p->child_text("ChecksumSHA256")});
       }
     }
     if (doc->child_text("IsTruncated") != "true") {
@@ -225,6 +225,7 @@ Status S3Store::put_multipart(int fd, uint64_t size, const std::string& key, con
     c.key = key;
     c.query = {{"uploads", ""}};
     c.headers = object_headers(meta);
+    c.headers.push_back("x-amz-checksum-algorithm: SHA256");
     auto resp = s3_.call(c);
     if (!resp) {
       return fail("cannot upload to {}: {}", target, resp.error().message);
@@ -248,7 +249,7 @@ Status S3Store::put_multipart(int fd, uint64_t size, const std::string& key, con
   uint64_t done_bytes = 0;
   for (int n = 1; n <= nparts; ++n) {
     bool have = std::any_of(state.parts.begin(), state.parts.end(),
-                            [n](const auto& p) { return p.first == n; });
+                            [n](const auto& p) { return p.number == n; });
     if (have) {
       done_bytes += std::min(part_size, size - static_cast<uint64_t>(n - 1) * part_size);
     } else {
@@ -298,8 +299,16 @@ Status S3Store::put_multipart(int fd, uint64_t size, const std::string& key, con
       c.method = "PUT";
       c.key = key;
       c.query = {{"partNumber", std::to_string(n)}, {"uploadId", state.upload_id}};
-      c.headers = {"Content-MD5: " + content_md5(buf)};
+      // One SHA-256 per part, checked by the server (x-amz-checksum-sha256) and kept
+      // with the part; the payload itself is then sent unsigned, so neither side hashes
+      // the data twice.
+      Sha256 part_hash;
+      part_hash.update(buf);
+      auto digest = part_hash.digest();
+      std::string checksum = base64_encode(digest);
+      c.headers = {"x-amz-checksum-sha256: " + checksum};
       c.body = buf;
+      c.body_sha256 = "UNSIGNED-PAYLOAD";
       c.throttle = true;
       c.progress = [&, slot](uint64_t b) {
         std::lock_guard lock(mu);
@@ -320,7 +329,7 @@ Status S3Store::put_multipart(int fd, uint64_t size, const std::string& key, con
       std::lock_guard lock(mu);
       inflight[slot] = 0;
       done_bytes += len;
-      state.parts.emplace_back(n, resp->header("etag"));
+      state.parts.push_back({n, resp->header("etag"), checksum});
       std::sort(state.parts.begin(), state.parts.end());
       notify();
       report();
@@ -343,9 +352,13 @@ Status S3Store::put_multipart(int fd, uint64_t size, const std::string& key, con
   }
 
   std::string body = "<CompleteMultipartUpload>";
-  for (const auto& [n, etag] : state.parts) {
-    body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", n,
-                        xml_escape(etag));
+  for (const auto& p : state.parts) {
+    body += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>", p.number,
+                        xml_escape(p.etag));
+    if (!p.checksum_sha256.empty()) {
+      body += fmt::format("<ChecksumSHA256>{}</ChecksumSHA256>", xml_escape(p.checksum_sha256));
+    }
+    body += "</Part>";
   }
   body += "</CompleteMultipartUpload>";
   S3Call c;
@@ -436,6 +449,15 @@ Result<std::optional<ObjectInfo>> S3Store::find(const std::string& key) {
                                                 HttpResponse{404, {}, "<Error><Code>NoSuchBucket</Code></Error>"}));
     }
     return std::optional<ObjectInfo>();
+  }
+  if (resp->status == 400 || resp->status == 403) {
+    // A HEAD error has no body; a one-byte GET tells why (bad signature, no permission).
+    S3Call g;
+    g.key = key;
+    g.headers = {"Range: bytes=0-0"};
+    if (auto why = s3_.call(g); why && why->status >= 400) {
+      return std::unexpected(s3_.describe_error(fmt::format("read {}", uri(key)), *why));
+    }
   }
   if (resp->status != 200) {
     return std::unexpected(s3_.describe_error(fmt::format("read {}", uri(key)), *resp));

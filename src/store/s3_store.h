@@ -1,8 +1,9 @@
 // S3Store: recordings in an S3 bucket (AWS S3 or an S3-compatible server).
 //
 // Small files go up in one PUT; larger ones as a multipart upload with several parts in
-// flight (one thread and connection each). Every request carries the body's SHA-256 in
-// x-amz-content-sha256 (signed, so S3 verifies it) and every part a Content-MD5. An
+// flight (one thread and connection each). A single PUT carries the body's SHA-256 in
+// x-amz-content-sha256 (signed, so S3 verifies it) and a Content-MD5; every part carries
+// its SHA-256 in x-amz-checksum-sha256, which S3 verifies and keeps with the part. An
 // upload is done only when a HEAD shows the expected size and sha256 metadata.
 //
 // A multipart upload reports its state (upload id, completed parts with ETags) through
@@ -46,7 +47,7 @@ class S3Store : public Store {
                     const PutOptions& options);
   Status put_multipart(int fd, uint64_t size, const std::string& key, const Metadata& meta,
                        const PutOptions& options);
-  Result<std::vector<std::pair<int, std::string>>> list_parts(const std::string& key,
+  Result<std::vector<UploadedPart>> list_parts(const std::string& key,
                                                               const std::string& upload_id,
                                                               uint64_t part_size, uint64_t size,
                                                               bool& upload_gone);

@@ -6,9 +6,10 @@
 //     characters kept, everything else %XX, '/' kept in paths),
 //   - builds query strings already in canonical order (sorted by name, "name=" for
 //     empty values such as "?uploads="),
-//   - sends x-amz-content-sha256 with the real SHA-256 of the body, which S3 requires
-//     and verifies,
-//   - adds Content-MD5 per part so the server rejects a corrupted part.
+//   - sends x-amz-content-sha256, which S3 requires: the real SHA-256 of the body (S3
+//     verifies it) or UNSIGNED-PAYLOAD for multipart parts, whose integrity is checked
+//     through x-amz-checksum-sha256 instead (one hash per byte, not two),
+//   - adds Content-MD5 to single PUTs.
 //
 //   std::string q = canonical_query({{"uploadId", id}, {"partNumber", "3"}});
 //   // "partNumber=3&uploadId=..."

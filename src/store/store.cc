@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <curl/curl.h>
+
 #include "common/sha256.h"
 #include "store/file_store.h"
 #include "store/s3_store.h"
@@ -37,6 +39,18 @@ Result<std::unique_ptr<Store>> open_store(const StoreUri& uri, const StoreOption
   }
   if (!options.sse_kms_key_id.empty() && options.sse != "aws:kms") {
     return fail("a KMS key id needs server-side encryption aws:kms (pass --sse aws:kms)");
+  }
+  // libcurl before 8.10 sorts SigV4 canonical headers as whole "name:value" lines, so a
+  // header whose name extends another's (x-amz-server-side-encryption-aws-kms-key-id)
+  // lands in the wrong place and every request fails with SignatureDoesNotMatch
+  // (curl/curl#14370). rewind's other headers have no such pairs.
+  const curl_version_info_data* cv = curl_version_info(CURLVERSION_NOW);
+  if (!options.sse_kms_key_id.empty() && cv->version_num < 0x080a00) {
+    return fail(
+        "--sse-kms-key-id needs libcurl 8.10 or newer (this is {}, whose request signing "
+        "orders that header wrongly); leave the key id out to use the bucket's default KMS "
+        "key, or set it as the bucket's default encryption",
+        cv->version);
   }
   S3Config config;
   config.bucket = uri.bucket;

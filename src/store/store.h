@@ -38,10 +38,16 @@ struct ObjectInfo {
 
 // The resumable state of a multipart upload, persisted by UploadQueue so a restarted
 // process continues instead of starting again.
+struct UploadedPart {
+  int number = 0;
+  std::string etag;
+  std::string checksum_sha256;  // base64, as sent in x-amz-checksum-sha256
+  auto operator<=>(const UploadedPart&) const = default;
+};
 struct MultipartState {
   std::string upload_id;
   uint64_t part_size = 0;
-  std::vector<std::pair<int, std::string>> parts;  // completed (part number, ETag)
+  std::vector<UploadedPart> parts;  // completed parts, by number
 };
 
 // Progress of one transfer: bytes done of total.

@@ -115,3 +115,26 @@ Result<StoreUri> parse_store_uri(std::string_view text) {
 }
 
 }  // namespace rwd
+
+namespace rwd {
+
+std::optional<ObjectLocation> split_object_uri(const StoreUri& uri) {
+  if (uri.kind == StoreUri::Kind::kS3) {
+    if (!uri.prefix.ends_with(".rwd")) {
+      return std::nullopt;
+    }
+    ObjectLocation loc{uri, uri.prefix};
+    auto slash = uri.prefix.rfind('/');
+    loc.store.prefix = slash == std::string::npos ? "" : uri.prefix.substr(0, slash);
+    return loc;
+  }
+  std::filesystem::path p(uri.path);
+  if (!uri.path.ends_with(".rwd") || !p.has_parent_path()) {
+    return std::nullopt;
+  }
+  ObjectLocation loc{uri, p.filename().string()};
+  loc.store.path = p.parent_path().string();
+  return loc;
+}
+
+}  // namespace rwd

@@ -11,6 +11,7 @@
 //   if (uri && uri->kind == StoreUri::Kind::kS3) use(uri->bucket, uri->prefix);
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,18 @@ Result<StoreUri> parse_store_uri(std::string_view text);
 
 // Joins a prefix and a key with exactly one '/' between them (none when prefix is empty).
 std::string join_key(std::string_view prefix, std::string_view key);
+
+}  // namespace rwd
+
+namespace rwd {
+
+// Splits a URI naming one object (its path ends in ".rwd") into the store holding it
+// and the object's key: s3://b/p/x.rwd -> (s3://b/p, "p/x.rwd");
+// file:///d/x.rwd -> (file:///d, "x.rwd"). nullopt when the URI names no object.
+struct ObjectLocation {
+  StoreUri store;
+  std::string key;
+};
+std::optional<ObjectLocation> split_object_uri(const StoreUri& uri);
 
 }  // namespace rwd

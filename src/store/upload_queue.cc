@@ -185,37 +185,24 @@ Status UploadQueue::upload_one(Store& store, const std::string& id, const Progre
   status_.current_key = e->key;
   report();
 
-  Result<ObjectInfo> info = fail("not uploaded");
-  // A crash between the store's confirmation and the local delete leaves a queued
-  // recording that is already stored; do not send it twice.
-  if (e->upload.upload_id.empty()) {
-    auto existing = store.find(e->key);
-    if (!existing) {
-      return std::unexpected(existing.error());
+  // No "is it already stored?" check first: the key is fixed, so uploading again after a
+  // crash overwrites with the same bytes, and an interrupted multipart upload finds its
+  // completed object through its resume state.
+  PutOptions opts;
+  opts.metadata = e->metadata;
+  opts.progress = progress;
+  opts.resume = e->upload;
+  QueueEntry persisted = *e;
+  opts.on_state = [&](const MultipartState& st) {
+    persisted.upload = st;
+    if (auto s = write_queue_entry(state_file, persisted); !s) {
+      // Losing resume state costs a re-upload, never data; keep going.
+      spdlog::warn("cannot save upload progress: {}", s.error().message);
     }
-    if (*existing && (*existing)->size == std::stoull(e->metadata["size"]) &&
-        (*existing)->metadata["sha256"] == e->metadata["sha256"]) {
-      spdlog::info("{} is already stored", store.uri(e->key));
-      info = std::move(**existing);
-    }
-  }
+  };
+  auto info = store.put(file, e->key, opts);
   if (!info) {
-    PutOptions opts;
-    opts.metadata = e->metadata;
-    opts.progress = progress;
-    opts.resume = e->upload;
-    QueueEntry persisted = *e;
-    opts.on_state = [&](const MultipartState& st) {
-      persisted.upload = st;
-      if (auto s = write_queue_entry(state_file, persisted); !s) {
-        // Losing resume state costs a re-upload, never data; keep going.
-        spdlog::warn("cannot save upload progress: {}", s.error().message);
-      }
-    };
-    info = store.put(file, e->key, opts);
-    if (!info) {
-      return std::unexpected(info.error());
-    }
+    return std::unexpected(info.error());
   }
   // Confirmed by the store: now, and only now, the local copy may go.
   std::error_code ec;

@@ -64,6 +64,9 @@ int run_sidecar(const SidecarFlags& f) {
   o.log_container = f.log_container;
   o.store = f.store;
   o.store_options.s3_endpoint = f.s3_endpoint;
+  // Few attempts per call: the uploader retries the whole upload with its own backoff
+  // (and resumes multipart uploads), so the sidecar stays responsive when S3 is down.
+  o.store_options.max_attempts = 3;
   o.recordings_dir = f.recordings_dir;
   o.prefix = f.prefix;
   o.listen = f.listen;

@@ -63,7 +63,8 @@ int run_sidecar(const SidecarFlags& f) {
   o.pod = env_or(f.pod, "POD_NAME");
   o.log_container = f.log_container;
   o.store = f.store;
-  o.store_options.s3_endpoint = f.s3_endpoint;
+  // deploy/overlays/s3 sets REWIND_S3_ENDPOINT; empty falls back to AWS_ENDPOINT_URL(_S3).
+  o.store_options.s3_endpoint = env_or(f.s3_endpoint, "REWIND_S3_ENDPOINT");
   // Few attempts per call: the uploader retries the whole upload with its own backoff
   // (and resumes multipart uploads), so the sidecar stays responsive when S3 is down.
   o.store_options.max_attempts = 3;
@@ -137,7 +138,8 @@ void add_sidecar_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--store", f.store, "Where recordings go: file:///dir or s3://bucket/prefix")
       ->capture_default_str();
   cmd->add_option("--s3-endpoint", f.s3_endpoint,
-                  "S3-compatible endpoint URL (default: AWS, or $AWS_ENDPOINT_URL)");
+                  "S3-compatible endpoint URL (default: $REWIND_S3_ENDPOINT, $AWS_ENDPOINT_URL_S3, "
+                  "$AWS_ENDPOINT_URL, else AWS)");
   cmd->add_option("--recordings-dir", f.recordings_dir,
                   "Local directory for recordings and the upload queue (an emptyDir)")
       ->capture_default_str();

@@ -183,10 +183,13 @@ class StatusLog:
             if v and (not self.values or self.values[-1] != v):
                 self.values.append(v)
 
-    def wait_for(self, want, timeout=60):
+    def wait_for(self, want, after=None, timeout=60):
+        """Waits until `want` is seen (after `after`, when given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if want in self.drain():
+            values = self.drain()
+            start = values.index(after) + 1 if after in values else 0
+            if (after is None or after in values) and want in values[start:]:
                 return self.values
             time.sleep(0.05)
         raise AssertionError(f"status {want} never seen; saw {self.values}")

@@ -30,7 +30,7 @@ def test_annotation_records_crash_and_uploads(kube_env, namespace, procs, tmp_pa
         assert "Hello from broken-app" in app.get("/")
         assert app.get("/crash") == "This will crash!\n"
         assert app.proc.wait(timeout=30) == -signal.SIGSEGV
-        statuses.wait_for("idle")
+        statuses.wait_for("idle", after="recording")
         seen = statuses.drain()
     # Every transition reached the API server, in order.
     assert seen[seen.index("recording"):] == ["recording", "saving", "uploading", "idle"], seen

@@ -89,7 +89,10 @@ def test_s3_down_during_upload_then_back(kube_env, namespace, procs, tmp_path, s
     waiter = subprocess.Popen([REWIND, "wait-idle", "--timeout=300"], env=sc.env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     procs.append(waiter)
-    wait_event(kube_env, namespace, "UploadFailed", timeout=60)
+    # Let the sidecar fail (and back off) once more while wait-idle runs.
+    failures = sc.metrics()["rewind_sidecar_upload_failures_total"]
+    wait_for(lambda: sc.metrics()["rewind_sidecar_upload_failures_total"] > failures,
+             timeout=120, what="another failed upload attempt")
     assert waiter.poll() is None, "wait-idle must block while the upload is pending"
     assert sc.status() == "uploading"
     assert len(list((sc.recordings / ".spool").glob("*.rwd"))) == 1, "kept on disk"

@@ -13,12 +13,12 @@ void add_info_command(CLI::App& app, int& exit_code);
 void add_log_command(CLI::App& app, int& exit_code);
 void add_debug_command(CLI::App& app, int& exit_code);
 void add_extract_command(CLI::App& app, int& exit_code);
-void add_sidecar_command(CLI::App& app, int& exit_code);
-void add_wait_idle_command(CLI::App& app, int& exit_code);
-void add_k8s_command(CLI::App& app, int& exit_code);
 void add_push_command(CLI::App& app, int& exit_code);
 void add_ls_command(CLI::App& app, int& exit_code);
 void add_pull_command(CLI::App& app, int& exit_code);
 void add_upload_queue_command(CLI::App& app, int& exit_code);
+void add_wait_idle_command(CLI::App& app, int& exit_code);
+void add_k8s_command(CLI::App& app, int& exit_code);
+void add_sidecar_command(CLI::App& app, int& exit_code);
 
 }  // namespace rwd::cli

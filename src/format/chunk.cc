@@ -124,6 +124,16 @@ Result<std::string> open_chunk_payload(const ChunkHeader& h, std::string_view st
     }
     return std::string(stored);
   }
+  // The header's raw_size is untrusted: a few hostile bytes must not make the reader
+  // allocate up to kMaxChunkSize. Writers always record the frame's content size, so
+  // it must be present and agree with the header before anything is allocated.
+  unsigned long long content = ZSTD_getFrameContentSize(stored.data(), stored.size());
+  if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return fail("chunk does not decompress: not a zstd frame with a content size");
+  }
+  if (content != h.raw_size) {
+    return fail("chunk decompresses to {} bytes, header says {}", content, h.raw_size);
+  }
   std::string raw(h.raw_size, '\0');
   size_t n = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
   if (ZSTD_isError(n)) {

@@ -247,4 +247,29 @@ Result<CoreMemoryReader> proc_mem_reader(pid_t pid) {
   });
 }
 
+Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
+                          const siginfo_t* first_siginfo) {
+  auto proc = collect_core_process(pid);
+  if (!proc) {
+    return std::unexpected(proc.error());
+  }
+  std::vector<CoreThread> threads;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    auto t = collect_core_thread(tids[i], i == 0 ? first_siginfo : nullptr);
+    if (!t) {
+      return std::unexpected(t.error());
+    }
+    threads.push_back(std::move(*t));
+  }
+  auto maps = read_core_mappings(pid);
+  if (!maps) {
+    return std::unexpected(maps.error());
+  }
+  auto mem = proc_mem_reader(pid);
+  if (!mem) {
+    return std::unexpected(mem.error());
+  }
+  return write_elf_core(fd, *proc, threads, *maps, *mem);
+}
+
 }  // namespace rwd

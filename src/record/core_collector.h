@@ -6,6 +6,11 @@
 // tracer). The other functions only read /proc and work on any process the caller may
 // ptrace.
 //
+//   // All in one call: every thread ptrace-stopped, the crashing one first.
+//   std::vector<pid_t> tids = {crashing_tid, other_tid};
+//   Status s = write_process_core(fd, pid, tids, &siginfo);
+//
+//   // Or piece by piece, to reuse what the recorder already holds:
 //   auto proc = collect_core_process(pid);
 //   auto crashing = collect_core_thread(tid, &siginfo);  // siginfo from PTRACE_GETSIGINFO
 //   auto maps = read_core_mappings(pid);
@@ -16,6 +21,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <span>
 #include <vector>
 
 #include "common/error.h"
@@ -39,5 +45,11 @@ Result<std::vector<CoreMapping>> read_core_mappings(pid_t pid);
 
 // A CoreMemoryReader over /proc/PID/mem (the caller must be allowed to ptrace pid).
 Result<CoreMemoryReader> proc_mem_reader(pid_t pid);
+
+// Collects everything above and writes the core of `pid` to fd. `tids` are the threads
+// to include, all ptrace-stopped by the caller, in note order: tids[0] is the thread
+// debuggers select and gets `first_siginfo` (nullptr when it stopped for no signal).
+Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
+                          const siginfo_t* first_siginfo);
 
 }  // namespace rwd

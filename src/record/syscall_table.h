@@ -9,6 +9,7 @@
 //   const SyscallInfo* info = syscall_info(SYS_read);
 //   auto ranges = syscall_output_ranges(*info, args, result, memory);
 //   for (auto [addr, len] : ranges) capture(addr, len);
+//   if (auto gap = syscall_output_gap(*info, args); !gap.empty()) warn(gap);
 //
 // A syscall number with no entry is recorded all the same (number, arguments, result),
 // and the recorder adds a warning naming it: its memory effects are unknown.

@@ -169,31 +169,11 @@ class StoppedChild {
 
   // Writes the child's core to `path` the way the recorder does.
   Status write_core(const std::filesystem::path& path) const {
-    auto proc = collect_core_process(pid_);
-    if (!proc) {
-      return std::unexpected(proc.error());
-    }
-    std::vector<CoreThread> threads;
-    for (pid_t tid : tids_) {
-      auto t = collect_core_thread(tid, tid == pid_ ? &siginfo_ : nullptr);
-      if (!t) {
-        return std::unexpected(t.error());
-      }
-      threads.push_back(std::move(*t));
-    }
-    auto maps = read_core_mappings(pid_);
-    if (!maps) {
-      return std::unexpected(maps.error());
-    }
-    auto mem = proc_mem_reader(pid_);
-    if (!mem) {
-      return std::unexpected(mem.error());
-    }
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) {
       return fail_errno(errno, "cannot create {}", path.string());
     }
-    return write_elf_core(fd.get(), *proc, threads, *maps, *mem);
+    return write_process_core(fd.get(), pid_, tids_, &siginfo_);
   }
 
  private:

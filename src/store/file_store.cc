@@ -213,7 +213,7 @@ Result<ObjectInfo> FileStore::get(const std::string& key, const std::filesystem:
   std::string src = uri(key);
   auto info = head(key);
   if (!info) {
-    return fail("cannot pull {}: {}", src, info.error().message);
+    return std::unexpected(info.error());  // already names the object and the reason
   }
   auto copied = copy_to_temp(*path_of(key), dest, progress);
   if (!copied) {

@@ -574,7 +574,7 @@ Result<ObjectInfo> S3Store::get(const std::string& key, const std::filesystem::p
   auto info = head(key);
   if (!info) {
     cleanup();
-    return fail("cannot pull {}: {}", src, info.error().message);
+    return std::unexpected(info.error());  // already names the object and the reason
   }
   total = info->size;
   auto resp = s3_.call(c);

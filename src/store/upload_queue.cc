@@ -97,64 +97,70 @@ Result<std::string> UploadQueue::enqueue(const std::filesystem::path& file, cons
   if (std::filesystem::exists(dest)) {
     return fail("{}: it is already queued as {}", what, id);
   }
-  std::filesystem::path temp;
-  std::string sha;
+  QueueEntry e;
+  e.key = key;
+  e.metadata = metadata;
+  auto write_state = [&](const std::string& sha, uint64_t size) -> Status {
+    if (e.metadata.contains("sha256") && e.metadata["sha256"] != sha) {
+      return fail("{}: its sha256 is {} but the caller expected {}", what, sha,
+                  e.metadata["sha256"]);
+    }
+    e.metadata["sha256"] = sha;
+    e.metadata["size"] = std::to_string(size);
+    if (auto s = write_queue_entry(state_path(spool_, id), e); !s) {
+      std::error_code ec;
+      std::filesystem::remove(state_path(spool_, id), ec);
+      return fail("{}: {}{}; nothing was queued", what, s.error().message,
+                  space_hint(s.error().sys_errno, spool_));
+    }
+    return ok();
+  };
+  auto drop_state = [&] {
+    std::error_code ec;
+    std::filesystem::remove(state_path(spool_, id), ec);
+  };
   uint64_t size = 0;
+  std::string sha;
   bool moved = false;
   if (mode == Mode::kMove) {
-    temp = spool_ / ("." + id + ".rwd.partial-move");
-    if (::rename(file.c_str(), temp.c_str()) == 0) {
+    // State first, then one rename of the complete file: a crash in between leaves the
+    // file where it was and an orphan state file that open() removes.
+    auto d = digest_file(file);
+    if (!d) {
+      return fail("{}: {}", what, d.error().message);
+    }
+    if (auto s = write_state(d->sha256, d->size); !s) {
+      return std::unexpected(s.error());
+    }
+    if (::rename(file.c_str(), dest.c_str()) == 0) {
       moved = true;
-      auto d = digest_file(temp);
-      if (!d) {
-        ::rename(temp.c_str(), file.c_str());
-        return fail("{}: {}", what, d.error().message);
-      }
       sha = d->sha256;
       size = d->size;
     } else if (errno != EXDEV) {
-      return fail_errno(errno, "{}", what);
+      int err = errno;
+      drop_state();
+      return fail_errno(err, "{}", what);
     }
   }
   if (!moved) {
     auto copied = copy_to_temp(file, dest, {});
     if (!copied) {
+      drop_state();
       return fail("{}: {}{}; nothing was queued", what, copied.error().message,
                   space_hint(copied.error().sys_errno, spool_));
     }
-    temp = copied->temp;
+    if (auto s = write_state(copied->sha256, copied->size); !s) {
+      ::unlink(copied->temp.c_str());
+      return std::unexpected(s.error());
+    }
+    if (::rename(copied->temp.c_str(), dest.c_str()) != 0) {
+      int err = errno;
+      ::unlink(copied->temp.c_str());
+      drop_state();
+      return fail_errno(err, "{}", what);
+    }
     sha = copied->sha256;
     size = copied->size;
-  }
-  auto undo = [&] {
-    if (moved) {
-      ::rename(temp.c_str(), file.c_str());
-    } else {
-      ::unlink(temp.c_str());
-    }
-  };
-  QueueEntry e;
-  e.key = key;
-  e.metadata = metadata;
-  if (e.metadata.contains("sha256") && e.metadata["sha256"] != sha) {
-    undo();
-    return fail("{}: its sha256 is {} but the caller expected {}", what, sha, e.metadata["sha256"]);
-  }
-  e.metadata["sha256"] = sha;
-  e.metadata["size"] = std::to_string(size);
-  if (auto s = write_queue_entry(state_path(spool_, id), e); !s) {
-    int err = s.error().sys_errno;
-    undo();
-    std::error_code ec;
-    std::filesystem::remove(state_path(spool_, id), ec);
-    return fail("{}: {}{}; nothing was queued", what, s.error().message, space_hint(err, spool_));
-  }
-  if (::rename(temp.c_str(), dest.c_str()) != 0) {
-    int err = errno;
-    undo();
-    std::error_code ec;
-    std::filesystem::remove(state_path(spool_, id), ec);
-    return fail_errno(err, "{}", what);
   }
   if (auto s = fsync_parent_dir(dest); !s) {
     spdlog::warn("{}", s.error().message);

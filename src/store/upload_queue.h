@@ -1,9 +1,11 @@
 // UploadQueue: a durable spool directory of recordings waiting to be shipped to a Store.
 //
 // Nothing is lost:
-//   - a recording enters the queue only complete: it is copied (or moved) to a hidden
-//     temporary file in the spool, fsynced, its state file written, and only then renamed
-//     to <spool>/<id>.rwd; a failure at any step (disk full) removes what was written;
+//   - a recording enters the queue only complete: it is copied to a hidden temporary
+//     file in the spool and fsynced (kMove on the same file system skips the copy), its
+//     state file is written, and only then is the data renamed to <spool>/<id>.rwd; a
+//     failure at any step (disk full) removes what was written, and a crash leaves
+//     leftovers that open() removes, never a half-queued recording or a lost source;
 //   - upload_all() uploads the oldest first, lets the store verify it, and deletes the
 //     local copy only after that;
 //   - the multipart upload state (upload id, finished parts' ETags) is persisted after

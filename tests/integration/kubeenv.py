@@ -214,10 +214,16 @@ class KubeEnv:
         return int(r["header"]["revision"])
 
     def compact_etcd(self):
-        """Compacts etcd's history up to now, through etcd's JSON gateway: every older
-        resourceVersion becomes too old to watch from (410 Expired), as in a cluster
-        whose apiserver compacted while a client was away."""
-        rev = self.etcd_revision()
+        """Moves etcd's revision on and compacts its history up to there, through etcd's
+        JSON gateway: every resourceVersion a client holds becomes too old to watch from
+        (410 Expired), as in a cluster that compacted while the client was away. The
+        write goes to a key outside the apiserver's /registry prefix, so no object
+        changes; it is needed because a stopping apiserver sends its watchers a bookmark
+        with the newest revision, which a compaction at that revision would still
+        allow."""
+        key = base64.b64encode(b"/rewind-testenv/compaction-marker").decode()
+        r = self._etcd_call("kv/put", {"key": key, "value": base64.b64encode(b"x").decode()})
+        rev = int(r["header"]["revision"])
         self._etcd_call("kv/compaction", {"revision": rev, "physical": True})
         return rev
 
@@ -315,7 +321,7 @@ class KubeEnv:
             "metadata": {"name": name, "namespace": namespace,
                          "annotations": dict(annotations or {})},
             "spec": {"serviceAccountName": service_account, "containers": [
-                {"name": c, "image": "registry.invalid/none:1"} for c in containers]},
+                {"name": c, "image": "rewind-test/never-pulled:0"} for c in containers]},
         }
         # create, not apply: apply would add its last-applied annotation.
         self.kubectl("create", "-f", "-", input=json.dumps(pod))

@@ -1,0 +1,100 @@
+#include "inspect/recording_summary.h"
+
+#include <gtest/gtest.h>
+
+#include "common/files.h"
+#include "format/recording_writer.h"
+
+namespace rwd {
+namespace {
+
+class SummaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = TempDir::create("summary-test");
+    ASSERT_TRUE(d);
+    dir_.emplace(std::move(*d));
+  }
+
+  Result<RecordingReader> write(const nlohmann::json& manifest, const nlohmann::json* trailer) {
+    auto path = dir_->path() / fmt::format("r{}.rwd", n_++);
+    auto w = RecordingWriter::create(path);
+    EXPECT_TRUE(w);
+    EXPECT_TRUE(w->write_manifest(manifest));
+    EXPECT_TRUE(w->add_blob({{"kind", "file"}, {"path", "/bin/app"}, {"role", "exe"}}, "x"));
+    if (trailer != nullptr) {
+      EXPECT_TRUE(w->finish(*trailer));
+    }
+    return RecordingReader::open(path);
+  }
+
+  std::optional<TempDir> dir_;
+  int n_ = 0;
+};
+
+TEST_F(SummaryTest, ReportsManifestFactsAndTopSyscalls) {
+  nlohmann::json m = {{"mode", "attach"},
+                      {"target", {{"pid", 42}, {"exe", "/bin/app"}, {"cmdline", {"app", "-v"}}}},
+                      {"start_time", "2026-01-01T00:00:00Z"}};
+  nlohmann::json t = {{"stop_reason", "exit"},
+                      {"exit_status", 3},
+                      {"duration_ns", 1500000000},
+                      {"threads", {42, 43}},
+                      {"event_counts", {{"syscall", 10}, {"signal", 1}}},
+                      {"syscall_counts", {{"read", 2}, {"write", 7}, {"openat", 1}}},
+                      {"warnings", {"io_uring is not supported"}}};
+  auto r = write(m, &t);
+  ASSERT_TRUE(r) << r.error().message;
+  auto s = summarize_recording(*r, {});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)["target"]["pid"], 42);
+  EXPECT_EQ((*s)["complete"], true);
+  EXPECT_EQ((*s)["top_syscalls"][0]["name"], "write");
+  EXPECT_EQ((*s)["top_syscalls"][1]["name"], "read");
+  EXPECT_EQ((*s)["has_core"], false);
+  std::string text = format_summary(*s);
+  EXPECT_NE(text.find("pid 42: app -v"), std::string::npos) << text;
+  EXPECT_NE(text.find("exit, exit status 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("(1.500 s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("write 7, read 2, openat 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("io_uring is not supported"), std::string::npos) << text;
+  EXPECT_NE(text.find("no final state: the recorder stored no core"), std::string::npos) << text;
+}
+
+TEST_F(SummaryTest, WrongTypesInTheManifestBecomeNullNotCrashes) {
+  nlohmann::json m = {{"mode", 7},
+                      {"target", "not an object"},
+                      {"host", {{"hostname", {1, 2}}}},
+                      {"threads", "many"}};
+  nlohmann::json t = {{"crash", {{"tid", "abc"}, {"signal_name", 11}, {"fault_addr", nullptr}}},
+                      {"syscall_counts", {{"read", "lots"}, {"write", 5}}},
+                      {"event_counts", {1, 2, 3}},
+                      {"warnings", {1, "real warning", nullptr}},
+                      {"duration_ns", "long"}};
+  auto r = write(m, &t);
+  ASSERT_TRUE(r) << r.error().message;
+  auto s = summarize_recording(*r, {});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE((*s)["mode"].is_null());
+  EXPECT_TRUE((*s)["target"]["pid"].is_null());
+  EXPECT_TRUE((*s)["crash"]["tid"].is_null());
+  EXPECT_EQ((*s)["threads"].size(), 0u);
+  EXPECT_EQ((*s)["top_syscalls"].size(), 1u);
+  EXPECT_EQ((*s)["warnings"], nlohmann::json({"real warning"}));
+  std::string text = format_summary(*s);
+  EXPECT_NE(text.find("crash"), std::string::npos) << text;
+}
+
+TEST_F(SummaryTest, CutShortRecordingSaysSo) {
+  auto r = write({{"mode", "launch"}}, nullptr);
+  ASSERT_TRUE(r) << r.error().message;
+  auto s = summarize_recording(*r, {});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)["complete"], false);
+  std::string text = format_summary(*s);
+  EXPECT_NE(text.find("no final state: the recording was cut short"), std::string::npos) << text;
+  EXPECT_NE(text.find("unknown (the recording has no trailer)"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace rwd

@@ -1,0 +1,112 @@
+#include "inspect/sysroot.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "common/files.h"
+#include "format/recording_writer.h"
+
+namespace rwd {
+namespace {
+
+class SysrootTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = TempDir::create("sysroot-test");
+    ASSERT_TRUE(d);
+    dir_.emplace(std::move(*d));
+  }
+
+  // A recording with an executable, a library, the vDSO, a debug file, a core and
+  // hostile paths that must not be written outside the sysroot.
+  std::filesystem::path write_recording(bool with_core) {
+    auto path = dir_->path() / (with_core ? "full.rwd" : "short.rwd");
+    auto w = RecordingWriter::create(path);
+    EXPECT_TRUE(w);
+    EXPECT_TRUE(w->write_manifest({{"target", {{"exe", "/opt/app/bin/app"}}}}));
+    auto file = [&](const std::string& p, const std::string& role, const std::string& data) {
+      EXPECT_TRUE(w->add_blob({{"kind", "file"}, {"path", p}, {"role", role}}, data));
+    };
+    file("/opt/app/bin/app", "exe", "EXE");
+    file("/usr/lib/x86_64-linux-gnu/libc.so.6", "library", "LIBC");
+    file("[vdso]", "vdso", "VDSO");
+    file("/usr/lib/debug/.build-id/ab/cdef.debug", "debug", "DEBUG");
+    file("../../escape", "library", "BAD1");
+    file("/usr/lib/../../../escape2", "library", "BAD2");
+    file("relative/lib.so", "library", "BAD3");
+    file("/", "library", "BAD4");
+    if (with_core) {
+      EXPECT_TRUE(w->add_blob({{"kind", "core"}, {"name", "final"}}, "CORE"));
+      EXPECT_TRUE(w->finish({{"stop_reason", "crash"}}));
+    }
+    return path;
+  }
+
+  std::optional<TempDir> dir_;
+};
+
+TEST_F(SysrootTest, LaysOutFilesCoreAndGdbInit) {
+  auto reader = RecordingReader::open(write_recording(true));
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto out = dir_->path() / "x";
+  auto x = extract_sysroot(*reader, out);
+  ASSERT_TRUE(x) << x.error().message;
+  EXPECT_EQ(*read_file(out / "root/opt/app/bin/app"), "EXE");
+  EXPECT_EQ(*read_file(out / "root/usr/lib/x86_64-linux-gnu/libc.so.6"), "LIBC");
+  EXPECT_EQ(*read_file(out / "root/usr/lib/debug/.build-id/ab/cdef.debug"), "DEBUG");
+  EXPECT_EQ(*read_file(out / "vdso.so"), "VDSO");
+  EXPECT_EQ(*read_file(out / "core"), "CORE");
+  EXPECT_EQ(x->exe, out / "root/opt/app/bin/app");
+  EXPECT_EQ(x->core, out / "core");
+  EXPECT_EQ(x->files.size(), 3u);
+  EXPECT_EQ(x->warnings.size(), 4u);  // the four hostile paths
+
+  auto manifest = nlohmann::json::parse(*read_file(out / "manifest.json"));
+  EXPECT_EQ(manifest["stop_reason"], "crash");
+  std::string init = *read_file(out / "gdbinit");
+  EXPECT_NE(init.find("set sysroot " + (out / "root").string() + "\n"), std::string::npos);
+  EXPECT_NE(init.find("set debug-file-directory " + (out / "root/usr/lib/debug").string()),
+            std::string::npos);
+  EXPECT_NE(init.find("set solib-search-path " + (out / "root/usr/lib/x86_64-linux-gnu").string()),
+            std::string::npos);
+  EXPECT_NE(init.find("file " + (out / "root/opt/app/bin/app").string()), std::string::npos);
+  EXPECT_NE(init.find("core-file " + (out / "core").string()), std::string::npos);
+  // Nothing escaped the directory.
+  EXPECT_FALSE(std::filesystem::exists(dir_->path() / "escape"));
+  EXPECT_FALSE(std::filesystem::exists(dir_->path().parent_path() / "escape"));
+  EXPECT_FALSE(std::filesystem::exists(out / "relative"));
+}
+
+TEST_F(SysrootTest, CutShortRecordingHasNoCoreLine) {
+  auto reader = RecordingReader::open(write_recording(false));
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto x = extract_sysroot(*reader, dir_->path() / "x");
+  ASSERT_TRUE(x) << x.error().message;
+  EXPECT_TRUE(x->core.empty());
+  std::string init = *read_file(x->gdbinit);
+  EXPECT_EQ(init.find("core-file"), std::string::npos);
+  EXPECT_NE(init.find("cut short"), std::string::npos);
+}
+
+TEST_F(SysrootTest, RefusesNonEmptyDirectory) {
+  auto reader = RecordingReader::open(write_recording(true));
+  ASSERT_TRUE(reader);
+  std::filesystem::create_directories(dir_->path() / "busy");
+  ASSERT_TRUE(write_file_atomic(dir_->path() / "busy/file", "x"));
+  auto x = extract_sysroot(*reader, dir_->path() / "busy");
+  ASSERT_FALSE(x);
+  EXPECT_NE(x.error().message.find("not empty"), std::string::npos);
+}
+
+TEST(PathInRoot, KeepsPathsInsideTheRoot) {
+  EXPECT_EQ(*path_in_root("/r", "/usr/lib/libc.so.6"), "/r/usr/lib/libc.so.6");
+  EXPECT_EQ(*path_in_root("/r", "//usr/./lib//x"), "/r/usr/lib/x");
+  EXPECT_FALSE(path_in_root("/r", "usr/lib"));
+  EXPECT_FALSE(path_in_root("/r", "/usr/../../etc/passwd"));
+  EXPECT_FALSE(path_in_root("/r", "/"));
+  EXPECT_FALSE(path_in_root("/r", ""));
+  EXPECT_FALSE(path_in_root("/r", std::string_view("/a\0b", 4)));
+}
+
+}  // namespace
+}  // namespace rwd

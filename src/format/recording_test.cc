@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <set>
+
 #include "common/files.h"
 #include "format/recording_reader.h"
 #include "format/recording_writer.h"
@@ -94,6 +97,15 @@ TEST_F(RecordingFile, EveryTruncationOpensOrFailsCleanly) {
   write_sample(/*finish=*/false);
   auto full = read_file(path_);
   ASSERT_TRUE(full);
+  // A cut exactly between two chunks leaves a valid, shorter file: nothing to report.
+  std::set<size_t> boundaries;
+  for (size_t off = kFileHeaderSize; off + kChunkHeaderSize <= full->size();) {
+    boundaries.insert(off);
+    uint64_t stored = 0;
+    std::memcpy(&stored, full->data() + off + 20, sizeof stored);
+    off += kChunkHeaderSize + stored;
+  }
+  boundaries.insert(full->size());
   // Cut at ~300 points spread over the file, inside headers and payloads alike.
   for (size_t cut = 0; cut < full->size(); cut += 1 + full->size() / 293) {
     auto p = dir_->path() / "cut.rwd";
@@ -104,7 +116,7 @@ TEST_F(RecordingFile, EveryTruncationOpensOrFailsCleanly) {
       continue;  // fine: a clear error
     }
     EXPECT_FALSE(r->finished());
-    if (cut < full->size()) {
+    if (!boundaries.count(cut)) {
       EXPECT_TRUE(r->truncation().has_value()) << "cut at " << cut;
     }
     uint64_t events = 0;

@@ -124,7 +124,7 @@ TEST(SyscallTable, FlagsWhereTheRecorderNeedsThem) {
 }
 
 TEST(SyscallOutputs, ReadWritesTheResultNotTheCount) {
-  char buf[64];
+  char buf[64] = {};
   auto r = outputs(SYS_read, {3, addr_of(buf), sizeof buf}, 5);
   EXPECT_EQ(r, (std::vector<MemRange>{{addr_of(buf), 5}}));
   r = outputs(SYS_pread64, {3, addr_of(buf), sizeof buf, 100}, 64);
@@ -133,7 +133,7 @@ TEST(SyscallOutputs, ReadWritesTheResultNotTheCount) {
 }
 
 TEST(SyscallOutputs, FailedCallsWriteNothing) {
-  char buf[64];
+  char buf[64] = {};
   struct stat st{};
   EXPECT_TRUE(outputs(SYS_read, {3, addr_of(buf), sizeof buf}, -EAGAIN).empty());
   EXPECT_TRUE(outputs(SYS_fstat, {3, addr_of(&st)}, -EBADF).empty());
@@ -209,7 +209,7 @@ TEST(SyscallOutputs, GetsocknameUsesTheStoredLength) {
 }
 
 TEST(SyscallOutputs, EpollWaitWritesOnlyReadyEvents) {
-  epoll_event ev[8];
+  epoll_event ev[8] = {};
   auto r = outputs(SYS_epoll_wait, {3, addr_of(ev), 8, 1000}, 3);
   EXPECT_EQ(r, (std::vector<MemRange>{{addr_of(ev), 3 * 12}}));
   EXPECT_TRUE(outputs(SYS_epoll_wait, {3, addr_of(ev), 8, 0}, 0).empty());
@@ -238,7 +238,7 @@ TEST(SyscallOutputs, InterruptedSleepWritesTheRemainingTime) {
 }
 
 TEST(SyscallOutputs, SpecialHandlers) {
-  char buf[64];
+  char buf[64] = {};
   // ioctl by request.
   EXPECT_EQ(outputs(SYS_ioctl, {1, 0x5413 /* TIOCGWINSZ */, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 8}}));

@@ -172,17 +172,6 @@ Result<std::optional<ObjectInfo>> FileStore::find(const std::string& key) {
   return std::optional<ObjectInfo>(std::move(info));
 }
 
-Result<ObjectInfo> FileStore::head(const std::string& key) {
-  auto f = find(key);
-  if (!f) {
-    return std::unexpected(f.error());
-  }
-  if (!*f) {
-    return fail("cannot read {}: no such object (list the store with 'rewind ls')", uri(key));
-  }
-  return std::move(**f);
-}
-
 Result<std::vector<ObjectInfo>> FileStore::list() {
   std::vector<ObjectInfo> out;
   std::error_code ec;

@@ -23,7 +23,6 @@ class FileStore : public Store {
   Result<ObjectInfo> put(const std::filesystem::path& file, const std::string& key,
                          const PutOptions& options) override;
   Result<std::vector<ObjectInfo>> list() override;
-  Result<ObjectInfo> head(const std::string& key) override;
   Result<std::optional<ObjectInfo>> find(const std::string& key) override;
   Result<ObjectInfo> get(const std::string& key, const std::filesystem::path& dest,
                          const ProgressFn& progress, bool verify) override;

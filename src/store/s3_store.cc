@@ -474,17 +474,6 @@ Result<std::optional<ObjectInfo>> S3Store::find(const std::string& key) {
   return std::optional<ObjectInfo>(std::move(info));
 }
 
-Result<ObjectInfo> S3Store::head(const std::string& key) {
-  auto f = find(key);
-  if (!f) {
-    return std::unexpected(f.error());
-  }
-  if (!*f) {
-    return fail("cannot read {}: no such object (list the store with 'rewind ls')", uri(key));
-  }
-  return std::move(**f);
-}
-
 Result<ObjectInfo> S3Store::verify(const std::string& key, uint64_t size, const std::string& sha) {
   auto info = head(key);
   if (!info) {

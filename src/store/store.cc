@@ -87,4 +87,15 @@ Result<std::unique_ptr<Store>> open_store(const StoreUri& uri, const StoreOption
   return std::make_unique<S3Store>(std::move(config), uri.prefix, options);
 }
 
+Result<ObjectInfo> Store::head(const std::string& key) {
+  auto f = find(key);
+  if (!f) {
+    return std::unexpected(f.error());
+  }
+  if (!*f) {
+    return fail("cannot read {}: no such object (list the store with 'rewind ls')", uri(key));
+  }
+  return std::move(**f);
+}
+
 }  // namespace rwd

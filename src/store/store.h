@@ -76,7 +76,7 @@ class Store {
   // Objects below the prefix, in no particular order.
   virtual Result<std::vector<ObjectInfo>> list() = 0;
   // Size, time and user metadata of one object; an error when it does not exist.
-  virtual Result<ObjectInfo> head(const std::string& key) = 0;
+  Result<ObjectInfo> head(const std::string& key);
   // Returns nullopt when the object does not exist.
   virtual Result<std::optional<ObjectInfo>> find(const std::string& key) = 0;
   // Downloads `key` to `dest` (written to a temporary file beside it, renamed into place

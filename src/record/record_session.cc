@@ -99,7 +99,7 @@ void RecordSession::warn_once(const std::string& key, std::string message) {
 }
 
 void RecordSession::record(const Event& e) {
-  ++event_counts_[std::string(event_type_name(e.type))];
+  ++event_counts_[e.type];
   if (write_error_.empty()) {
     if (auto s = writer_->append_event(e); !s) {
       write_error_ = s.error().message;
@@ -548,14 +548,22 @@ void RecordSession::finish(const std::string& reason) {
     }
   }
   join_bundling();
-  nlohmann::json counts = event_counts_;
+  nlohmann::json counts = nlohmann::json::object();
+  for (auto [type, n] : event_counts_) {
+    counts[std::string(event_type_name(type))] = n;
+  }
+  nlohmann::json syscall_counts = nlohmann::json::object();
+  for (auto [nr, n] : syscall_counts_) {
+    const SyscallInfo* si = syscall_info(nr);
+    syscall_counts[si ? std::string(si->name) : fmt::format("syscall_{}", nr)] = n;
+  }
   nlohmann::json threads = seen_threads_;
   nlohmann::json trailer = {
       {"stop_time", iso_time_now()},
       {"duration_ns", now_ns()},
       {"stop_reason", reason},
       {"event_counts", counts},
-      {"syscall_counts", syscall_counts_},
+      {"syscall_counts", syscall_counts},
       {"threads", threads},
       {"warnings", warnings_},
   };

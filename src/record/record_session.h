@@ -119,8 +119,9 @@ class RecordSession {
   std::set<pid_t> seen_threads_;
   std::set<std::string> warned_;
   std::vector<std::string> warnings_;
-  std::map<std::string, uint64_t> event_counts_;
-  std::map<std::string, uint64_t> syscall_counts_;
+  // Counted by number on the hot path; named only when the trailer is written.
+  std::map<EventType, uint64_t> event_counts_;
+  std::map<int64_t, uint64_t> syscall_counts_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_flush_;
   std::string start_time_;

@@ -137,8 +137,8 @@ void RecordSession::on_syscall_stop(Thread& t) {
   Event& e = t.syscall;
   e.result = info.exit.rval;
   const SyscallInfo* si = syscall_info(e.sysno);
+  ++syscall_counts_[e.sysno];
   if (si != nullptr) {
-    ++syscall_counts_[std::string(si->name)];
     if (si->special == "unknown-output" && e.result >= 0) {
       warn_once(fmt::format("out-{}", si->name),
                 fmt::format("the output buffers of {} are not described in rewind's syscall "
@@ -157,8 +157,6 @@ void RecordSession::on_syscall_stop(Thread& t) {
         e.outputs.push_back({r.addr, std::move(bytes)});
       }
     }
-  } else {
-    ++syscall_counts_[fmt::format("syscall_{}", e.sysno)];
   }
   record(e);
 }
@@ -232,10 +230,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         // exit/exit_group never return: record the call itself now.
         t.in_syscall = false;
         t.syscall.completed = false;
-        const SyscallInfo* si = syscall_info(t.syscall.sysno);
-        if (si) {
-          ++syscall_counts_[std::string(si->name)];
-        }
+        ++syscall_counts_[t.syscall.sysno];
         if (mode_ != Mode::kPreExec) {
           record(t.syscall);
         }

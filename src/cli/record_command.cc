@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "cli/commands.h"
+#include "inspect/value_names.h"
 #include "record/proc_info.h"
 #include "record/record_session.h"
 
@@ -53,9 +54,7 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
   }
   std::string how = result->stop_reason;
   if (result->crash_signal) {
-    how = fmt::format("crash ({})", sigabbrev_np(*result->crash_signal)
-                                        ? fmt::format("SIG{}", sigabbrev_np(*result->crash_signal))
-                                        : std::to_string(*result->crash_signal));
+    how = fmt::format("crash ({})", signal_name(*result->crash_signal));
   } else if (result->exit_status && result->stop_reason == "exit") {
     how = fmt::format("exit (status {})", *result->exit_status);
   }

@@ -49,10 +49,10 @@ Status check_file_header(std::string_view bytes) {
     return fail("not a rewind recording (bad magic; was it written by 'rewind record'?)");
   }
   uint32_t version = get_u32(bytes, 8);
-  if (version != kFormatVersion) {
-    return fail("recording format version {} is not supported by this rewind (reads version {}; "
-                "use a rewind release that matches the recorder)",
-                version, kFormatVersion);
+  if (version < kOldestFormatVersion || version > kFormatVersion) {
+    return fail("recording format version {} is not supported by this rewind (reads versions "
+                "{} to {}; use a rewind release that matches the recorder)",
+                version, kOldestFormatVersion, kFormatVersion);
   }
   return ok();
 }

@@ -18,7 +18,10 @@
 namespace rwd {
 
 inline constexpr std::array<char, 8> kFileMagic = {'R', 'W', 'N', 'D', '\x89', '\r', '\n', '\x1a'};
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the syscall-entry, point and rdtsc events; a version-1 file is a
+// subset of version 2 and still reads.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr size_t kFileHeaderSize = 16;  // magic, u32 version, u32 flags (0)
 
 inline constexpr uint32_t kChunkMagic = 0x4b434852;  // "RHCK" little-endian

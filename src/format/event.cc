@@ -16,6 +16,12 @@ std::string_view event_type_name(EventType t) {
       return "exec";
     case EventType::kProcessExit:
       return "exit";
+    case EventType::kSyscallEntry:
+      return "syscall-entry";
+    case EventType::kPoint:
+      return "point";
+    case EventType::kRdtsc:
+      return "rdtsc";
   }
   return "unknown";
 }
@@ -147,8 +153,48 @@ void encode_event(const Event& e, std::string& out) {
       put_u32(out, static_cast<uint32_t>(e.text.size()));
       out.append(e.text);
       break;
+    case EventType::kSyscallEntry:
+      put_u64(out, static_cast<uint64_t>(e.sysno));
+      for (uint64_t a : e.args) {
+        put_u64(out, a);
+      }
+      break;
+    case EventType::kPoint:
+      put_u8(out, static_cast<uint8_t>(e.reason));
+      put_u64(out, e.stack_hash);
+      put_u32(out, static_cast<uint32_t>(e.regs.size()));
+      out.append(e.regs);
+      put_u32(out, static_cast<uint32_t>(e.siginfo.size()));
+      out.append(e.siginfo);
+      break;
+    case EventType::kRdtsc:
+      put_u64(out, static_cast<uint64_t>(e.value));
+      put_u64(out, e.tsc);
+      put_u32(out, e.tsc_aux);
+      put_u8(out, e.rdtscp ? 1 : 0);
+      break;
   }
 }
+
+namespace {
+
+Result<std::string> get_blob(ByteReader& in, const char* what) {
+  auto len = in.u32();
+  if (!len) {
+    return std::unexpected(len.error());
+  }
+  if (*len > kMaxPointBlob) {
+    return fail("{} of {} bytes in a point event exceeds the {} byte limit", what, *len,
+                kMaxPointBlob);
+  }
+  auto b = in.bytes(*len);
+  if (!b) {
+    return std::unexpected(b.error());
+  }
+  return std::string(*b);
+}
+
+}  // namespace
 
 Result<Event> decode_event(ByteReader& in) {
   Event e;
@@ -158,7 +204,7 @@ Result<Event> decode_event(ByteReader& in) {
   if (!type || !tid || !time) {
     return fail("truncated event header at byte {}", in.position());
   }
-  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kProcessExit)) {
+  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kRdtsc)) {
     return fail("unknown event type {} at byte {}", *type, in.position());
   }
   e.type = static_cast<EventType>(*type);
@@ -231,6 +277,58 @@ Result<Event> decode_event(ByteReader& in) {
         return std::unexpected(b.error());
       }
       e.text = std::string(*b);
+      break;
+    }
+    case EventType::kSyscallEntry: {
+      auto nr = in.u64();
+      if (!nr) {
+        return std::unexpected(nr.error());
+      }
+      e.sysno = static_cast<int64_t>(*nr);
+      for (auto& a : e.args) {
+        auto v = in.u64();
+        if (!v) {
+          return std::unexpected(v.error());
+        }
+        a = *v;
+      }
+      break;
+    }
+    case EventType::kPoint: {
+      auto reason = in.u8();
+      auto hash = in.u64();
+      if (!reason || !hash) {
+        return fail("truncated point event");
+      }
+      if (*reason < 1 || *reason > static_cast<uint8_t>(PointReason::kPreemptAtSyscall)) {
+        return fail("unknown point reason {} at byte {}", *reason, in.position());
+      }
+      e.reason = static_cast<PointReason>(*reason);
+      e.stack_hash = *hash;
+      auto regs = get_blob(in, "registers");
+      if (!regs) {
+        return std::unexpected(regs.error());
+      }
+      e.regs = std::move(*regs);
+      auto info = get_blob(in, "siginfo");
+      if (!info) {
+        return std::unexpected(info.error());
+      }
+      e.siginfo = std::move(*info);
+      break;
+    }
+    case EventType::kRdtsc: {
+      auto rip = in.u64();
+      auto tsc = in.u64();
+      auto aux = in.u32();
+      auto p = in.u8();
+      if (!rip || !tsc || !aux || !p) {
+        return fail("truncated rdtsc event");
+      }
+      e.value = static_cast<int64_t>(*rip);
+      e.tsc = *tsc;
+      e.tsc_aux = *aux;
+      e.rdtscp = *p != 0;
       break;
     }
   }

@@ -28,6 +28,20 @@ enum class EventType : uint8_t {
   kThreadExit = 4,   // `value` = exit status
   kExec = 5,         // `text` = new executable path
   kProcessExit = 6,  // `value` = exit status (or 128+signal)
+  // Format version 2: what deterministic replay needs.
+  kSyscallEntry = 7,  // the thread entered `sysno(args)` and gave up the CPU while in the
+                      // kernel; its completion follows later as a kSyscall event
+  kPoint = 8,         // the thread was stopped in user space at `regs` (preempted, or
+                      // about to receive the async signal of the next event)
+  kRdtsc = 9,         // the thread executed rdtsc/rdtscp at `value` (rip): `tsc`, `tsc_aux`
+};
+
+// Why a thread was stopped at a kPoint.
+enum class PointReason : uint8_t {
+  kPreempt = 1,           // ran too long in user space while other threads waited
+  kSignal = 2,            // an async signal arrives here (the next event)
+  kPreemptAtSyscall = 3,  // preempted just before a syscall instruction; rcx and r11
+                          // are dead there and not compared
 };
 
 std::string_view event_type_name(EventType t);
@@ -64,6 +78,17 @@ struct Event {
   // kExec
   std::string text;
 
+  // kPoint: the raw user_regs_struct, a hash of the top of the stack, and for a signal
+  // point the raw siginfo_t to deliver.
+  PointReason reason = PointReason::kPreempt;
+  std::string regs;
+  uint64_t stack_hash = 0;
+  std::string siginfo;
+  // kRdtsc
+  uint64_t tsc = 0;
+  uint32_t tsc_aux = 0;
+  bool rdtscp = false;
+
   bool operator==(const Event&) const = default;
 };
 
@@ -87,6 +112,9 @@ class ByteReader {
 void put_u8(std::string& out, uint8_t v);
 void put_u32(std::string& out, uint32_t v);
 void put_u64(std::string& out, uint64_t v);
+
+// Largest register or siginfo blob stored in a kPoint event.
+inline constexpr uint32_t kMaxPointBlob = 4096;
 
 // Largest single memory capture stored for one syscall argument.
 inline constexpr uint64_t kMaxEventBytes = 64ull << 20;

@@ -155,12 +155,12 @@ TEST_F(RecordingFile, WrongVersionAndNonRecordingsAreNamed) {
   auto full = read_file(path_);
   ASSERT_TRUE(full);
   std::string v2 = *full;
-  v2[8] = 2;
-  auto p = dir_->path() / "v2.rwd";
+  v2[8] = 9;
+  auto p = dir_->path() / "v9.rwd";
   ASSERT_TRUE(write_file_atomic(p, v2, 0600));
   auto r = RecordingReader::open(p);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("version 2 is not supported"), std::string::npos);
+  EXPECT_NE(r.error().message.find("version 9 is not supported"), std::string::npos);
 
   auto q = dir_->path() / "text.rwd";
   ASSERT_TRUE(write_file_atomic(q, "hello, this is not a recording", 0600));

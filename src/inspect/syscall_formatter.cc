@@ -600,6 +600,16 @@ std::string format_syscall(const Event& e) {
   return out + " = " + format_result(e);
 }
 
+uint64_t point_rip(const Event& e) {
+  // user_regs_struct: rip is the 17th 8-byte field.
+  constexpr size_t kRipOffset = 16 * 8;
+  uint64_t rip = 0;
+  if (e.regs.size() >= kRipOffset + 8) {
+    std::memcpy(&rip, e.regs.data() + kRipOffset, 8);
+  }
+  return rip;
+}
+
 std::string format_event(const Event& e) {
   switch (e.type) {
     case EventType::kSyscall:
@@ -622,6 +632,22 @@ std::string format_event(const Event& e) {
       return fmt::format("+++ exec {} +++", quote_bytes(e.text));
     case EventType::kProcessExit:
       return fmt::format("+++ exited with {} +++", e.value);
+    case EventType::kSyscallEntry: {
+      Event call = e;
+      call.completed = false;
+      return format_syscall(call) + " (blocked; other threads ran)";
+    }
+    case EventType::kPoint: {
+      const char* why = e.reason == PointReason::kSignal ? "signal arrives"
+                        : e.reason == PointReason::kPreemptAtSyscall
+                            ? "preempted before a syscall"
+                            : "preempted";
+      return fmt::format("--- {} at {} ---", why, pointer(point_rip(e)));
+    }
+    case EventType::kRdtsc:
+      return fmt::format("{} at {} = {:#x}{}", e.rdtscp ? "rdtscp" : "rdtsc",
+                         pointer(static_cast<uint64_t>(e.value)), e.tsc,
+                         e.rdtscp ? fmt::format(" (aux {})", e.tsc_aux) : "");
   }
   return fmt::format("<event type {}>", static_cast<int>(e.type));
 }
@@ -680,6 +706,26 @@ nlohmann::json event_to_json(const Event& e) {
       break;
     case EventType::kExec:
       j["path"] = e.text;
+      break;
+    case EventType::kSyscallEntry: {
+      const SyscallInfo* info = syscall_info(e.sysno);
+      j["syscall"] = info ? std::string(info->name) : fmt::format("syscall_{}", e.sysno);
+      j["nr"] = e.sysno;
+      j["args"] = e.args;
+      break;
+    }
+    case EventType::kPoint:
+      j["reason"] = e.reason == PointReason::kSignal ? "signal" : "preempt";
+      j["rip"] = point_rip(e);
+      j["stack_hash"] = e.stack_hash;
+      break;
+    case EventType::kRdtsc:
+      j["rip"] = e.value;
+      j["tsc"] = e.tsc;
+      j["rdtscp"] = e.rdtscp;
+      if (e.rdtscp) {
+        j["aux"] = e.tsc_aux;
+      }
       break;
   }
   j["text"] = format_event(e);

@@ -27,6 +27,9 @@ inline constexpr size_t kShownBufferBytes = 32;
 
 // Any event, one line without a trailing newline.
 std::string format_event(const Event& e);
+
+// The instruction pointer saved in a kPoint event's registers (0 if absent).
+uint64_t point_rip(const Event& e);
 // A syscall event: `name(args...) = result`.
 std::string format_syscall(const Event& e);
 

@@ -18,6 +18,7 @@
 #include "common/version.h"
 #include "record/proc_info.h"
 #include "record/final_core.h"
+#include "record/ptrace_ops.h"
 #include "record/snapshot.h"
 #include "record/syscall_table.h"
 #include "record/target_memory.h"
@@ -33,8 +34,6 @@ constexpr long kTraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
 constexpr auto kFlushInterval = std::chrono::milliseconds(250);
 
 std::atomic<bool> g_stop_requested{false};
-
-void on_wakeup_signal(int) {}
 
 std::string iso_time_now() {
   struct timespec ts{};
@@ -147,13 +146,16 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   if (auto st = s->write_start("attach"); !st) {
     return std::unexpected(st.error());
   }
+  if (auto st = s->prepare_for_replay(); !st) {
+    return std::unexpected(st.error());
+  }
   if (auto st = s->take_initial_snapshot(); !st) {
     return std::unexpected(st.error());
   }
   s->start_ = std::chrono::steady_clock::now();
   s->result_.attach_pause_ms =
       std::chrono::duration<double, std::milli>(s->start_ - paused).count();
-  s->resume_all();
+  s->enqueue_all();
   s->start_bundling();
   spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "
                "initial snapshot",
@@ -264,7 +266,12 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
     }
     int event = st >> 16;
     if (event == PTRACE_EVENT_EXEC) {
-      break;
+      // On to the end of execve: the new program's first instruction.
+      ::ptrace(PTRACE_SYSCALL, child, nullptr, nullptr);
+      continue;
+    }
+    if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+      break;  // execve's syscall-exit stop
     }
     int sig = WSTOPSIG(st);
     bool deliver = event == 0 && sig != SIGSTOP && sig != SIGCONT && sig != SIGTRAP;
@@ -278,11 +285,14 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
     s->threads_.clear();
     return std::unexpected(st.error());
   }
+  if (auto st = s->prepare_for_replay(); !st) {
+    return std::unexpected(st.error());
+  }
   if (auto st = s->take_initial_snapshot(); !st) {
     return std::unexpected(st.error());
   }
   s->start_ = std::chrono::steady_clock::now();
-  s->resume_all();
+  s->enqueue_all();
   s->start_bundling();
   spdlog::info("recording {} (pid {}) into {}", options.command[0], child,
                options.output.string());
@@ -359,7 +369,10 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& [tid, t] : threads_) {
     tids.push_back(tid);
   }
-  auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_);
+  nlohmann::json extra = {{"signal_actions", signal_actions_},
+                          {"vdso_patched", !vdso_patches_.empty()},
+                          {"tsc_trapped", tsc_trapped_}};
+  auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_, extra);
   if (!snap) {
     return std::unexpected(snap.error());
   }
@@ -376,10 +389,6 @@ Status RecordSession::take_initial_snapshot() {
     }
   }
   initial_maps_ = std::move(*maps);
-  warn_once("no-replay",
-            "time read through the vDSO (clock_gettime, gettimeofday) and rdtsc are not "
-            "recorded yet: this recording supports crash analysis and the syscall log, not "
-            "deterministic replay");
   return writer_->flush_events();
 }
 
@@ -435,13 +444,14 @@ void RecordSession::resume(Thread& t) {
   t.group_stop = false;
 }
 
-void RecordSession::resume_all() {
+void RecordSession::enqueue_all() {
   for (auto& [tid, t] : threads_) {
-    resume(*t);
+    enqueue(*t);
   }
 }
 
 void RecordSession::detach_all() {
+  __ptrace_syscall_info info{};
   for (auto& [tid, t] : threads_) {
     if (!t->stopped) {
       // PTRACE_DETACH needs a stopped tracee; interrupt and wait for this one thread.
@@ -461,8 +471,27 @@ void RecordSession::detach_all() {
           t->pending_signal = sig;  // a signal on its way: deliver it on detach
         }
       } else {
+        t->stopped = false;
         continue;  // gone
       }
+    }
+    if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof(__ptrace_syscall_info)),
+                 &info) > 0) {
+      t->at_entry = info.op == PTRACE_SYSCALL_INFO_ENTRY;
+    }
+    t->stopped = true;
+  }
+  if (!result_.crash_signal && !process_gone_) {
+    undo_replay_support();
+  }
+  for (auto& [tid, t] : threads_) {
+    if (t->preempt_skip) {
+      // Its syscall was skipped for a preemption: put it back so it runs after detach.
+      user_regs_struct regs = t->entry_regs;
+      regs.rip -= 2;
+      regs.rax = regs.orig_rax;
+      regs.orig_rax = static_cast<uint64_t>(-1);
+      set_regs(tid, regs);
     }
     ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(
                                               static_cast<long>(t->pending_signal)));
@@ -537,6 +566,13 @@ void RecordSession::finish(const std::string& reason) {
   result_.stop_reason = reason;
   auto stop_all = stop_all_threads();
   (void)stop_all;
+  if (reason != "crash" && !process_gone_ && owner_ != 0 && threads_.count(owner_)) {
+    // Where the running thread was stopped, so that replay ends at the same place.
+    Thread& o = *threads_[owner_];
+    if (o.stopped && !o.in_syscall && !o.preempt_skip && !o.exiting) {
+      record_point(o, PointReason::kPreempt, nullptr);
+    }
+  }
   if (!core_written_ && !process_gone_) {
     capture_final_core(reason.c_str(), nullptr);
   }
@@ -566,6 +602,12 @@ void RecordSession::finish(const std::string& reason) {
       {"syscall_counts", syscall_counts},
       {"threads", threads},
       {"warnings", warnings_},
+      {"replay_support",
+       {{"serialized", true},
+        {"vdso_patched", !vdso_patches_.empty() || tsc_trapped_},
+        {"tsc_trapped", tsc_trapped_},
+        {"preemptions", preemptions_},
+        {"rdtsc", rdtsc_count_}}},
   };
   if (result_.exit_status) {
     trailer["exit_status"] = *result_.exit_status;
@@ -585,18 +627,16 @@ Result<RecordResult> RecordSession::run() {
   struct sigaction sa{};
   sa.sa_handler = [](int) { g_stop_requested.store(true); };
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt waitpid
+  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt the wait
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  struct sigaction wake{};
-  wake.sa_handler = on_wakeup_signal;
-  sigemptyset(&wake.sa_mask);
-  ::sigaction(SIGALRM, &wake, nullptr);
-  struct itimerval timer{};
-  timer.it_interval.tv_usec = std::chrono::microseconds(kFlushInterval).count();
-  timer.it_value = timer.it_interval;
-  ::setitimer(ITIMER_REAL, &timer, nullptr);
+  // Tracee stops arrive as SIGCHLD, waited for with a timeout so the scheduler can act.
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, &old_mask);
 
+  schedule();
   while (!threads_.empty() && !finished_) {
     if (g_stop_requested.load()) {
       spdlog::info("stopping the recording of pid {} and detaching", pid_);
@@ -619,32 +659,48 @@ Result<RecordResult> RecordSession::run() {
       finish("write-error");
       break;
     }
-    int status = 0;
-    pid_t tid = ::waitpid(-1, &status, __WALL);
-    if (tid < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      if (errno == ECHILD) {
-        threads_.clear();
+    bool gone = false;
+    for (;;) {
+      int status = 0;
+      pid_t tid = ::waitpid(-1, &status, __WALL | WNOHANG);
+      if (tid == 0) {
         break;
       }
-      return fail_errno(errno, "waiting for pid {}", pid_);
+      if (tid < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        if (errno == ECHILD) {
+          threads_.clear();
+          gone = true;
+          break;
+        }
+        ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        return fail_errno(errno, "waiting for pid {}", pid_);
+      }
+      process_stop(tid, status);
+      if (finished_) {
+        break;
+      }
+      auto it = threads_.find(tid);
+      if (it != threads_.end()) {
+        dispatch(*it->second);
+      }
     }
-    process_stop(tid, status);
-    if (finished_) {
+    if (gone || finished_) {
       break;
     }
-    auto it = threads_.find(tid);
-    if (it != threads_.end() && it->second->stopped) {
-      resume(*it->second);
-    }
+    schedule();
+    auto budget = wait_budget();
+    struct timespec ts{};
+    ts.tv_sec = budget.count() / 1000000;
+    ts.tv_nsec = (budget.count() % 1000000) * 1000;
+    ::sigtimedwait(&chld, nullptr, &ts);  // a stop, the timeout, or SIGINT/SIGTERM
   }
   if (!finished_) {
     finish(process_gone_ ? "exit" : "target-gone");
   }
-  timer = {};
-  ::setitimer(ITIMER_REAL, &timer, nullptr);
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   bool crashed = result_.crash_signal.has_value();
   detach_all();
   if (crashed && options_.pid == 0) {

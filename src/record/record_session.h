@@ -20,9 +20,11 @@
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -37,6 +39,7 @@
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
 #include "record/target_memory.h"
+#include "record/vdso_patch.h"
 
 namespace rwd {
 
@@ -82,6 +85,17 @@ class RecordSession {
     int pending_signal = 0;    // to inject when resuming or detaching
     Event syscall;             // the syscall in progress
     std::optional<siginfo_t> fatal_siginfo;
+    // Serialized execution (see the scheduler in record_session_sched.cc).
+    bool queued = false;            // waiting in run_queue_ for the CPU
+    bool at_entry = false;          // its current stop is a syscall-entry stop
+    bool exiting = false;           // past PTRACE_EVENT_EXIT
+    bool interrupt_pending = false; // PTRACE_INTERRUPT sent to preempt it
+    bool preempt_skip = false;      // its syscall is skipped so the preemption lands first
+    bool fail_enosys = false;       // its syscall is skipped and fails with ENOSYS (rseq)
+    user_regs_struct entry_regs{};  // registers at the skipped syscall's entry
+    uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
+    uint32_t rseq_len = 0;
+    uint32_t rseq_sig = 0;
   };
   enum class Mode { kPreExec, kRecording, kStopping };
 
@@ -96,13 +110,31 @@ class RecordSession {
   // Interrupts every running thread and waits until all are in a ptrace-stop.
   Status stop_all_threads();
   void resume(Thread& t);
-  void resume_all();
+  void enqueue_all();
   void detach_all();
   // Handles one wait status; leaves the thread stopped (the caller resumes).
   void process_stop(pid_t tid, int status);
   void on_syscall_stop(Thread& t);
   void on_signal_stop(Thread& t, int sig);
   void on_event_stop(Thread& t, int event, int sig);
+  bool emulate_rdtsc(Thread& t, const siginfo_t& si);
+  void record_point(Thread& t, PointReason reason, const siginfo_t* si,
+                    const user_regs_struct* regs = nullptr);
+  void capture_mapped_file(Event& e);
+
+  // Replay support: vDSO time functions as syscalls, rdtsc trapped, rseq off, signal
+  // handlers read. Undone on detach (not after a crash: the process is gone).
+  Status prepare_for_replay();
+  void undo_replay_support();
+  nlohmann::json read_signal_actions(pid_t tid);
+
+  // The scheduler: one thread runs user code at a time.
+  void dispatch(Thread& t);
+  void schedule();
+  void yield_cpu(Thread& owner);
+  void on_owner_syscall_entry(Thread& t);
+  void enqueue(Thread& t);
+  std::chrono::microseconds wait_budget() const;
   bool signal_is_fatal(int sig) const;
   void capture_final_core(const char* reason, Thread* crashing);
   void finish(const std::string& reason);
@@ -135,6 +167,19 @@ class RecordSession {
   bool core_written_ = false;
   RecordResult result_;
   nlohmann::json crash_;
+  // Serialized execution.
+  pid_t owner_ = 0;
+  bool owner_in_syscall_ = false;
+  std::chrono::steady_clock::time_point owner_since_;
+  std::chrono::steady_clock::time_point owner_syscall_since_;
+  std::deque<pid_t> run_queue_;
+  uint64_t preemptions_ = 0;
+  uint64_t rdtsc_count_ = 0;
+  // Replay support state.
+  std::vector<CodePatch> vdso_patches_;
+  uint64_t injection_site_ = 0;
+  bool tsc_trapped_ = false;
+  nlohmann::json signal_actions_ = nlohmann::json::array();
   std::string write_error_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "record/proc_info.h"
+#include "record/ptrace_ops.h"
 #include "record/record_session.h"
 #include "record/syscall_table.h"
 #include "record/target_memory.h"
@@ -35,6 +36,10 @@ bool is_stop_signal(int sig) {
 void RecordSession::process_stop(pid_t tid, int status) {
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
     threads_.erase(tid);
+    if (tid == owner_) {
+      owner_ = 0;
+      owner_in_syscall_ = false;
+    }
     if (tid == pid_) {
       process_gone_ = true;
       Event e;
@@ -62,6 +67,7 @@ void RecordSession::process_stop(pid_t tid, int status) {
   }
   Thread& t = *it->second;
   t.stopped = true;
+  t.at_entry = false;
   int sig = WSTOPSIG(status);
   int event = status >> 16;
   if (sig == (SIGTRAP | 0x80)) {
@@ -90,6 +96,19 @@ void RecordSession::on_syscall_stop(Thread& t) {
     return mem.read_into(addr, out, len);
   };
   if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+    t.at_entry = true;
+    if (t.interrupt_pending && t.tid == owner_) {
+      // A preemption is on its way: skip this syscall so that the preemption stop comes
+      // first, and run it again when the thread next gets the CPU.
+      if (auto regs = get_regs(t.tid)) {
+        t.entry_regs = *regs;
+        regs->orig_rax = static_cast<uint64_t>(-1);
+        if (set_regs(t.tid, *regs)) {
+          t.preempt_skip = true;
+          return;
+        }
+      }
+    }
     Event& e = t.syscall;
     e = Event{};
     e.type = EventType::kSyscall;
@@ -100,6 +119,16 @@ void RecordSession::on_syscall_stop(Thread& t) {
       e.args[i] = info.entry.args[i];
     }
     t.in_syscall = true;
+    if (e.sysno == SYS_rseq && (e.args[2] & 1) == 0 && !vdso_patches_.empty()) {
+      // Restartable sequences let the kernel write CPU numbers into the process at any
+      // time, which replay cannot reproduce: fail the registration (as rr does); glibc
+      // then reads the CPU number through getcpu, which is recorded.
+      if (auto regs = get_regs(t.tid)) {
+        regs->orig_rax = static_cast<uint64_t>(-1);
+        set_regs(t.tid, *regs);
+      }
+    }
+    on_owner_syscall_entry(t);
     const SyscallInfo* si = syscall_info(e.sysno);
     if (si == nullptr) {
       warn_once(fmt::format("sys{}", e.sysno),
@@ -121,19 +150,21 @@ void RecordSession::on_syscall_stop(Thread& t) {
     }
     if (e.sysno == SYS_exit_group) {
       // The last moment the whole process is intact: save the final state here.
+      // The other threads stay stopped; exit_group's SIGKILL ends them.
       capture_final_core("exit", nullptr);
-      for (auto& [tid, other] : threads_) {
-        if (tid != t.tid) {
-          resume(*other);
-        }
-      }
     }
     return;
+  }
+  if (t.preempt_skip) {
+    return;  // the exit of a skipped syscall: the preemption stop follows
   }
   if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t.in_syscall) {
     return;
   }
   t.in_syscall = false;
+  if (t.tid == owner_) {
+    owner_in_syscall_ = false;
+  }
   Event& e = t.syscall;
   e.result = info.exit.rval;
   const SyscallInfo* si = syscall_info(e.sysno);
@@ -157,6 +188,9 @@ void RecordSession::on_syscall_stop(Thread& t) {
         e.outputs.push_back({r.addr, std::move(bytes)});
       }
     }
+  }
+  if (e.sysno == SYS_mmap) {
+    capture_mapped_file(e);
   }
   record(e);
 }
@@ -221,6 +255,11 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
     }
     case PTRACE_EVENT_EXIT: {
       ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      t.exiting = true;
+      if (t.tid == owner_) {
+        owner_ = 0;
+        owner_in_syscall_ = false;
+      }
       Event e;
       e.type = EventType::kThreadExit;
       e.tid = static_cast<uint32_t>(t.tid);
@@ -241,6 +280,32 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       return;
     }
     case PTRACE_EVENT_STOP:
+      if (t.interrupt_pending) {
+        // The preemption asked for by the scheduler: save exactly where it landed.
+        t.interrupt_pending = false;
+        user_regs_struct regs{};
+        PointReason reason = PointReason::kPreempt;
+        if (t.preempt_skip) {
+          regs = t.entry_regs;  // back onto the syscall instruction, to run it again
+          regs.rip -= 2;
+          regs.rax = regs.orig_rax;
+          regs.orig_rax = static_cast<uint64_t>(-1);
+          set_regs(t.tid, regs);
+          t.preempt_skip = false;
+          reason = PointReason::kPreemptAtSyscall;
+        } else if (auto got = get_regs(t.tid)) {
+          regs = *got;
+        }
+        if (mode_ == Mode::kRecording) {
+          record_point(t, reason, nullptr, &regs);
+        }
+        ++preemptions_;
+        if (owner_ == t.tid) {
+          owner_ = 0;
+          owner_in_syscall_ = false;
+        }
+        return;
+      }
       t.group_stop = is_stop_signal(sig);
       return;
     default:
@@ -268,6 +333,16 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
   }
   siginfo_t si{};
   ::ptrace(PTRACE_GETSIGINFO, t.tid, nullptr, &si);
+  if (sig == SIGSEGV && emulate_rdtsc(t, si)) {
+    t.pending_signal = 0;
+    return;
+  }
+  bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP;
+  if (mode_ == Mode::kRecording && !(fault && si.si_code > 0) && !is_stop_signal(sig) &&
+      sig != SIGCONT) {
+    // Sent, not caused by the instruction: replay must deliver it at this very point.
+    record_point(t, PointReason::kSignal, &si);
+  }
   Event e;
   e.type = EventType::kSignal;
   e.tid = static_cast<uint32_t>(t.tid);

@@ -57,7 +57,7 @@ bool snapshot_saves_contents(const MapEntry& m) {
 
 Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
                                     const std::vector<MapEntry>& maps, const std::string& name,
-                                    RecordingWriter& writer) {
+                                    RecordingWriter& writer, const nlohmann::json& extra) {
   SnapshotInfo info;
   nlohmann::json threads = nlohmann::json::array();
   for (pid_t tid : tids) {
@@ -139,6 +139,9 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
                    {"target", link_ec ? std::string() : target.string()}});
   }
   snap["fds"] = fds;
+  for (const auto& [key, value] : extra.items()) {
+    snap[key] = value;
+  }
   std::string text = snap.dump();
   if (auto s = writer.add_blob({{"kind", "snapshot"}, {"name", name}}, text); !s) {
     return std::unexpected(s.error());

@@ -9,6 +9,7 @@
 //   fmt::print("{} bytes of memory saved\n", info->memory_bytes);
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <sys/types.h>
 
 #include <string>
@@ -31,6 +32,7 @@ bool snapshot_saves_contents(const MapEntry& m);
 
 Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
                                     const std::vector<MapEntry>& maps, const std::string& name,
-                                    RecordingWriter& writer);
+                                    RecordingWriter& writer,
+                                    const nlohmann::json& extra = nlohmann::json::object());
 
 }  // namespace rwd

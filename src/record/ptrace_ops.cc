@@ -1,0 +1,211 @@
+#include "record/ptrace_ops.h"
+
+#include <fcntl.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/unique_fd.h"
+
+namespace rwd {
+
+namespace {
+
+constexpr int64_t kERestartSys = 512;
+constexpr int64_t kERestartNoIntr = 513;
+constexpr int64_t kERestartNoHand = 514;
+constexpr int64_t kERestartRestartBlock = 516;
+constexpr uint64_t kSysRestartSyscall = 219;
+
+UniqueFd open_mem(pid_t pid, int flags) {
+  return UniqueFd(::open(fmt::format("/proc/{}/mem", pid).c_str(), flags | O_CLOEXEC));
+}
+
+}  // namespace
+
+Result<user_regs_struct> get_regs(pid_t tid) {
+  user_regs_struct r{};
+  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &r) != 0) {
+    return fail_errno(errno, "cannot read the registers of thread {}", tid);
+  }
+  return r;
+}
+
+Status set_regs(pid_t tid, const user_regs_struct& regs) {
+  if (::ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
+    return fail_errno(errno, "cannot set the registers of thread {}", tid);
+  }
+  return ok();
+}
+
+std::string regs_bytes(const user_regs_struct& regs) {
+  return std::string(reinterpret_cast<const char*>(&regs), sizeof regs);
+}
+
+Result<user_regs_struct> regs_from_bytes(std::string_view bytes) {
+  user_regs_struct r{};
+  if (bytes.size() != sizeof r) {
+    return fail("saved registers are {} bytes, expected {}", bytes.size(), sizeof r);
+  }
+  std::memcpy(&r, bytes.data(), sizeof r);
+  return r;
+}
+
+Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes) {
+  auto fd = open_mem(pid, O_RDWR);
+  if (!fd) {
+    return fail_errno(errno, "cannot open the memory of pid {}", pid);
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pwrite(fd.get(), bytes.data() + done, bytes.size() - done,
+                         static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return fail_errno(n < 0 ? errno : EIO, "cannot write {} bytes at {:#x} in pid {}",
+                        bytes.size(), addr + done, pid);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+Status read_memory(pid_t pid, uint64_t addr, size_t len, std::string& out) {
+  auto fd = open_mem(pid, O_RDONLY);
+  if (!fd) {
+    return fail_errno(errno, "cannot open the memory of pid {}", pid);
+  }
+  out.resize(len);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd.get(), out.data() + done, len - done, static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      out.resize(done);
+      return fail_errno(n < 0 ? errno : EIO, "cannot read {} bytes at {:#x} in pid {}", len,
+                        addr + done, pid);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ok();
+}
+
+uint64_t stack_hash(pid_t pid, uint64_t rsp) {
+  constexpr size_t kWindow = 256;
+  char buf[kWindow];
+  struct iovec local{buf, kWindow};
+  struct iovec remote{reinterpret_cast<void*>(rsp), kWindow};
+  ssize_t n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+  if (n <= 0) {
+    // The window may cross the end of the stack mapping: hash what is readable.
+    remote.iov_len = local.iov_len = 4096 - (rsp & 4095);
+    n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n <= 0) {
+      return 0;
+    }
+  }
+  // FNV-1a over the bytes read.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (ssize_t i = 0; i < n; ++i) {
+    h = (h ^ static_cast<uint8_t>(buf[i])) * 0x100000001b3ull;
+  }
+  return h;
+}
+
+bool restart_pending(const user_regs_struct& regs) {
+  auto orig = static_cast<int64_t>(regs.orig_rax);
+  auto rax = -static_cast<int64_t>(regs.rax);
+  return orig >= 0 && (rax == kERestartSys || rax == kERestartNoIntr ||
+                       rax == kERestartNoHand || rax == kERestartRestartBlock);
+}
+
+void apply_restart(user_regs_struct& regs) {
+  if (!restart_pending(regs)) {
+    return;
+  }
+  bool block = -static_cast<int64_t>(regs.rax) == kERestartRestartBlock;
+  regs.rax = block ? kSysRestartSyscall : regs.orig_rax;
+  regs.rip -= 2;
+  regs.orig_rax = static_cast<uint64_t>(-1);
+}
+
+Result<int> wait_thread(pid_t tid) {
+  for (;;) {
+    int status = 0;
+    pid_t w = ::waitpid(tid, &status, __WALL);
+    if (w == tid) {
+      return status;
+    }
+    if (w < 0 && errno == EINTR) {
+      continue;
+    }
+    return fail_errno(w < 0 ? errno : ECHILD, "waiting for thread {}", tid);
+  }
+}
+
+Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
+                               std::array<uint64_t, 6> args, int* deferred_signal) {
+  auto saved = get_regs(tid);
+  if (!saved) {
+    return std::unexpected(saved.error());
+  }
+  user_regs_struct restore = *saved;
+  apply_restart(restore);
+  user_regs_struct r = restore;
+  r.rip = site;
+  r.rax = static_cast<uint64_t>(nr);
+  r.orig_rax = static_cast<uint64_t>(-1);
+  r.rdi = args[0];
+  r.rsi = args[1];
+  r.rdx = args[2];
+  r.r10 = args[3];
+  r.r8 = args[4];
+  r.r9 = args[5];
+  if (auto s = set_regs(tid, r); !s) {
+    return std::unexpected(s.error());
+  }
+  bool entered = false;
+  int64_t result = 0;
+  for (int guard = 0; guard < 64; ++guard) {
+    if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
+      return fail_errno(errno, "cannot run an injected syscall in thread {}", tid);
+    }
+    auto st = wait_thread(tid);
+    if (!st) {
+      return std::unexpected(st.error());
+    }
+    if (!WIFSTOPPED(*st)) {
+      return fail("thread {} ended while rewind ran a syscall in it", tid);
+    }
+    int sig = WSTOPSIG(*st);
+    if (sig == (SIGTRAP | 0x80)) {
+      __ptrace_syscall_info info{};
+      ::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info);
+      if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+        entered = true;
+      } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && entered) {
+        result = info.exit.rval;
+        if (auto s = set_regs(tid, restore); !s) {
+          return std::unexpected(s.error());
+        }
+        return result;
+      }
+      continue;
+    }
+    if ((*st >> 16) == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
+      *deferred_signal = sig;  // keep it for the caller; resume without it
+    }
+  }
+  set_regs(tid, restore);
+  return fail("thread {} did not run the injected syscall {}", tid, nr);
+}
+
+}  // namespace rwd

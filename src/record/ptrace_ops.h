@@ -1,0 +1,56 @@
+// Small ptrace building blocks shared by the recorder and the replayer: registers,
+// writing into a tracee, the stack hash that identifies a user-space point, and running
+// one syscall inside a stopped thread (syscall injection).
+//
+// All functions take a thread that is in a ptrace-stop of the calling tracer.
+//
+//   auto old = inject_syscall(tid, site, SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV});
+//   if (!old) warn(old.error().message);
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace rwd {
+
+Result<user_regs_struct> get_regs(pid_t tid);
+Status set_regs(pid_t tid, const user_regs_struct& regs);
+
+std::string regs_bytes(const user_regs_struct& regs);
+// Fails unless `bytes` is exactly one user_regs_struct.
+Result<user_regs_struct> regs_from_bytes(std::string_view bytes);
+
+// Writes into the tracee through /proc/PID/mem, which also writes read-only and
+// PROT_NONE private mappings (as a debugger's breakpoints do).
+Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes);
+Status read_memory(pid_t pid, uint64_t addr, size_t len, std::string& out);
+
+// Hash of the 256 bytes above the stack pointer (fewer where the mapping ends): with
+// the registers, it tells apart the visits of a loop that keeps its state on the stack.
+uint64_t stack_hash(pid_t pid, uint64_t rsp);
+
+// True if the registers describe a thread stopped after a syscall that the kernel will
+// restart (-ERESTARTSYS and friends) once it returns to user space.
+bool restart_pending(const user_regs_struct& regs);
+// Applies the restart the kernel would apply when no signal handler runs: back to the
+// syscall instruction with the syscall number (or restart_syscall) in rax.
+void apply_restart(user_regs_struct& regs);
+
+// Runs `nr(args)` in the stopped thread `tid`, using the syscall instruction at `site`,
+// and restores its registers (a pending restart is applied first, see above). The
+// thread must not be at a syscall-entry stop. A signal that arrives meanwhile is not
+// lost: it is returned in *deferred_signal for the caller to deliver.
+Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
+                               std::array<uint64_t, 6> args, int* deferred_signal = nullptr);
+
+// Waits for the next stop or exit of one thread (retrying EINTR).
+Result<int> wait_thread(pid_t tid);
+
+}  // namespace rwd

@@ -1,0 +1,429 @@
+// RecordSession's serialized execution and what replay needs from the recording.
+//
+// Only one thread runs user code at a time (the owner). A thread that enters a syscall
+// likely to block, or stays in the kernel longer than kBlockThreshold, gives the CPU
+// away and a syscall-entry event marks the place; a thread that runs user code longer
+// than kTimeslice while others wait is interrupted and a point event saves exactly where
+// (registers and a stack hash: no branch counter is needed). The event log is then the
+// schedule, and replay follows it.
+#include <asm/prctl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <x86intrin.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "record/proc_info.h"
+#include "record/ptrace_ops.h"
+#include "record/record_session.h"
+
+namespace rwd {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kTimeslice = 50ms;
+constexpr auto kBlockThreshold = 1ms;
+// Largest file mapping whose contents are saved for replay.
+constexpr uint64_t kMaxMappedCapture = 64ull << 20;
+
+constexpr int kRseqUnregister = 1;
+
+// Syscalls that usually wait: their thread gives up the CPU as it enters them.
+bool blocks_right_away(const Event& e) {
+  switch (e.sysno) {
+    case SYS_futex: {
+      uint64_t op = e.args[1] & ~uint64_t{128 | 256};  // PRIVATE, CLOCK_REALTIME
+      return op == 0 || op == 6 || op == 9 || op == 11;  // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI
+    }
+    case SYS_epoll_wait:
+    case SYS_epoll_pwait:
+    case 441:  // epoll_pwait2
+    case SYS_poll:
+    case SYS_ppoll:
+    case SYS_select:
+    case SYS_pselect6:
+    case SYS_accept:
+    case SYS_accept4:
+    case SYS_nanosleep:
+    case SYS_clock_nanosleep:
+    case SYS_wait4:
+    case SYS_waitid:
+    case SYS_pause:
+    case SYS_rt_sigsuspend:
+    case SYS_rt_sigtimedwait:
+    case SYS_sched_yield:
+    case SYS_msgrcv:
+    case SYS_semop:
+    case SYS_semtimedop:
+    case 449:  // futex_waitv
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// ---- the scheduler ----------------------------------------------------------------
+
+void RecordSession::enqueue(Thread& t) {
+  if (!t.queued) {
+    t.queued = true;
+    run_queue_.push_back(t.tid);
+  }
+}
+
+void RecordSession::dispatch(Thread& t) {
+  if (!t.stopped || finished_) {
+    return;
+  }
+  if (t.in_syscall || t.preempt_skip || t.exiting || mode_ == Mode::kPreExec) {
+    resume(t);  // inside the kernel, not running user code: let it go on
+    return;
+  }
+  if (t.tid == owner_) {
+    resume(t);
+    return;
+  }
+  enqueue(t);
+}
+
+void RecordSession::yield_cpu(Thread& owner) {
+  if (owner.in_syscall) {
+    Event e;
+    e.type = EventType::kSyscallEntry;
+    e.tid = static_cast<uint32_t>(owner.tid);
+    e.time_ns = now_ns();
+    e.sysno = owner.syscall.sysno;
+    e.args = owner.syscall.args;
+    record(e);
+  }
+  owner_ = 0;
+  owner_in_syscall_ = false;
+}
+
+void RecordSession::schedule() {
+  if (finished_) {
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (owner_ != 0 && !threads_.count(owner_)) {
+    owner_ = 0;
+    owner_in_syscall_ = false;
+  }
+  if (owner_ != 0 && !run_queue_.empty()) {
+    Thread& o = *threads_[owner_];
+    if (owner_in_syscall_ && now - owner_syscall_since_ >= kBlockThreshold) {
+      yield_cpu(o);
+    } else if (!owner_in_syscall_ && !o.stopped && !o.interrupt_pending &&
+               now - owner_since_ >= kTimeslice) {
+      if (::ptrace(PTRACE_INTERRUPT, o.tid, nullptr, nullptr) == 0) {
+        o.interrupt_pending = true;
+      }
+    }
+  }
+  while (owner_ == 0 && !run_queue_.empty()) {
+    pid_t next = run_queue_.front();
+    run_queue_.pop_front();
+    auto it = threads_.find(next);
+    if (it == threads_.end()) {
+      continue;
+    }
+    Thread& t = *it->second;
+    t.queued = false;
+    if (!t.stopped) {
+      continue;
+    }
+    owner_ = next;
+    owner_since_ = now;
+    owner_in_syscall_ = false;
+    resume(t);
+  }
+}
+
+std::chrono::microseconds RecordSession::wait_budget() const {
+  std::chrono::microseconds budget = 50ms;
+  if (owner_ == 0 || run_queue_.empty()) {
+    return budget;
+  }
+  auto now = std::chrono::steady_clock::now();
+  auto left = owner_in_syscall_ ? owner_syscall_since_ + kBlockThreshold - now
+                                : owner_since_ + kTimeslice - now;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(left);
+  return std::clamp<std::chrono::microseconds>(us, 100us, budget);
+}
+
+void RecordSession::on_owner_syscall_entry(Thread& t) {
+  if (t.tid != owner_) {
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  owner_in_syscall_ = true;
+  owner_syscall_since_ = now;
+  if (!run_queue_.empty() &&
+      (blocks_right_away(t.syscall) || now - owner_since_ >= kTimeslice)) {
+    yield_cpu(t);
+  }
+}
+
+// ---- points, rdtsc, mapped files --------------------------------------------------
+
+void RecordSession::record_point(Thread& t, PointReason reason, const siginfo_t* si,
+                                 const user_regs_struct* regs) {
+  user_regs_struct r{};
+  if (regs != nullptr) {
+    r = *regs;
+  } else if (auto got = get_regs(t.tid)) {
+    r = *got;
+  } else {
+    return;
+  }
+  Event e;
+  e.type = EventType::kPoint;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.reason = reason;
+  e.regs = regs_bytes(r);
+  e.stack_hash = stack_hash(pid_, r.rsp);
+  if (si != nullptr) {
+    e.siginfo.assign(reinterpret_cast<const char*>(si), sizeof *si);
+  }
+  record(e);
+}
+
+bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
+  if (!tsc_trapped_ || si.si_code != SI_KERNEL || !mem_) {
+    return false;
+  }
+  auto regs = get_regs(t.tid);
+  if (!regs) {
+    return false;
+  }
+  unsigned char code[3] = {};
+  if (mem_->read_into(regs->rip, code, sizeof code) < 2 || code[0] != 0x0f) {
+    return false;
+  }
+  bool rdtscp = false;
+  if (code[1] == 0x31) {
+    rdtscp = false;
+  } else if (code[1] == 0x01 && code[2] == 0xf9) {
+    rdtscp = true;
+  } else {
+    return false;
+  }
+  unsigned aux = 0;
+  uint64_t tsc = rdtscp ? __rdtscp(&aux) : __rdtsc();
+  Event e;
+  e.type = EventType::kRdtsc;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.value = static_cast<int64_t>(regs->rip);
+  e.tsc = tsc;
+  e.tsc_aux = aux;
+  e.rdtscp = rdtscp;
+  regs->rax = tsc & 0xffffffffu;
+  regs->rdx = tsc >> 32;
+  if (rdtscp) {
+    regs->rcx = aux;
+  }
+  regs->rip += rdtscp ? 3 : 2;
+  if (!set_regs(t.tid, *regs)) {
+    return false;
+  }
+  record(e);
+  ++rdtsc_count_;
+  return true;
+}
+
+void RecordSession::capture_mapped_file(Event& e) {
+  bool failed = e.result < 0 && e.result > -4096;
+  uint64_t flags = e.args[3];
+  if (failed || (flags & MAP_ANONYMOUS) || static_cast<int>(e.args[4]) < 0 || !mem_) {
+    return;
+  }
+  if ((flags & MAP_SHARED) && (e.args[2] & PROT_WRITE)) {
+    warn_once("shared-file-map",
+              "the target maps a file shared and writable: writes to it by other processes "
+              "are not recorded and replay sees only the contents at the time of mapping");
+  }
+  uint64_t len = e.args[1];
+  if (len > kMaxMappedCapture) {
+    warn_once("big-file-map",
+              fmt::format("the target mapped {} bytes of a file; only the first {} are saved "
+                          "for replay",
+                          len, kMaxMappedCapture));
+    len = kMaxMappedCapture;
+  }
+  std::string bytes;
+  // Pages past the end of the file cannot be read and stay zero in replay.
+  if (mem_->read(static_cast<uint64_t>(e.result), len, bytes) && !bytes.empty()) {
+    e.outputs.push_back({static_cast<uint64_t>(e.result), std::move(bytes)});
+  }
+}
+
+// ---- replay support ---------------------------------------------------------------
+
+nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
+  nlohmann::json actions = nlohmann::json::array();
+  auto regs = get_regs(tid);
+  if (!regs) {
+    return actions;
+  }
+  // Scratch space below the stack pointer and its red zone: dead memory by the ABI.
+  uint64_t scratch = (regs->rsp - 512) & ~uint64_t{15};
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) {
+      continue;
+    }
+    int deferred = 0;
+    auto rc = inject_syscall(tid, injection_site_, SYS_rt_sigaction, {uint64_t(sig), 0, scratch, 8},
+                             &deferred);
+    if (deferred != 0) {
+      threads_[tid]->pending_signal = deferred;
+    }
+    if (!rc || *rc != 0) {
+      continue;
+    }
+    uint64_t act[4] = {};
+    if (mem_->read_into(scratch, act, sizeof act) != sizeof act) {
+      continue;
+    }
+    if (act[0] == 0 && act[1] == 0 && act[3] == 0) {
+      continue;  // default action, nothing to restore
+    }
+    actions.push_back({{"signal", sig},
+                       {"handler", act[0]},
+                       {"flags", act[1]},
+                       {"restorer", act[2]},
+                       {"mask", act[3]}});
+  }
+  return actions;
+}
+
+Status RecordSession::prepare_for_replay() {
+  if (!mem_) {
+    mem_ = std::make_unique<TargetMemory>(pid_);
+  }
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    return std::unexpected(maps.error());
+  }
+  const MapEntry* vdso = nullptr;
+  for (const auto& m : *maps) {
+    if (m.path == "[vdso]") {
+      vdso = &m;
+    }
+  }
+  std::string image;
+  if (vdso == nullptr || !mem_->read(vdso->start, vdso->size(), image)) {
+    warn_once("vdso", "the target has no readable vDSO: clock reads are not recorded and "
+                      "replay may diverge");
+    return ok();
+  }
+  auto patches = vdso_patches(image, vdso->start);
+  if (patches) {
+    for (auto& [tid, t] : threads_) {
+      auto regs = get_regs(tid);
+      for (const auto& p : *patches) {
+        if (regs && regs->rip > p.addr && regs->rip < p.addr + p.replacement.size()) {
+          warn_once("vdso-busy", fmt::format("thread {} was inside the vDSO's {} when rewind "
+                                             "attached; that call's time is not recorded",
+                                             tid, p.symbol));
+        }
+      }
+    }
+  }
+  if (!patches || !apply_patches(pid_, *patches)) {
+    warn_once("vdso", fmt::format("the vDSO time functions could not be patched ({}): clock "
+                                  "reads are not recorded and replay may diverge",
+                                  patches ? "write failed" : patches.error().message));
+    return ok();
+  }
+  vdso_patches_ = std::move(*patches);
+  injection_site_ = patch_syscall_site(vdso_patches_);
+
+  bool all_trapped = true;
+  for (auto& [tid, t] : threads_) {
+    int deferred = 0;
+    auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV},
+                             &deferred);
+    all_trapped = all_trapped && rc && *rc == 0;
+    __ptrace_rseq_configuration cfg{};
+    if (::ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid,
+                 reinterpret_cast<void*>(sizeof cfg), &cfg) > 0 &&
+        cfg.rseq_abi_pointer != 0) {
+      auto un = inject_syscall(tid, injection_site_, SYS_rseq,
+                               {cfg.rseq_abi_pointer, cfg.rseq_abi_size, kRseqUnregister,
+                                cfg.signature},
+                               &deferred);
+      if (un && *un == 0) {
+        t->rseq_addr = cfg.rseq_abi_pointer;
+        t->rseq_len = cfg.rseq_abi_size;
+        t->rseq_sig = cfg.signature;
+      }
+    }
+    if (deferred != 0) {
+      t->pending_signal = deferred;
+    }
+  }
+  tsc_trapped_ = all_trapped;
+  if (!all_trapped) {
+    warn_once("tsc", "rdtsc could not be trapped in every thread: its results are not "
+                     "recorded and replay may diverge");
+  }
+  pid_t first = threads_.begin()->first;
+  signal_actions_ = read_signal_actions(first);
+  // CPUID faulting would let rewind record CPUID results; rewind does not use it yet.
+  auto cpuid = inject_syscall(first, injection_site_, SYS_arch_prctl, {ARCH_GET_CPUID, 0});
+  (void)cpuid;
+  warn_once("cpuid", "CPUID results are not recorded: replay on a machine with other CPU "
+                     "features can diverge");
+  return ok();
+}
+
+void RecordSession::undo_replay_support() {
+  if (vdso_patches_.empty()) {
+    return;
+  }
+  bool left = false;
+  for (auto& [tid, t] : threads_) {
+    if (!t->stopped || t->at_entry || t->group_stop) {
+      left = left || tsc_trapped_;
+      continue;
+    }
+    int deferred = 0;
+    if (tsc_trapped_) {
+      auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
+                               &deferred);
+      left = left || !rc || *rc != 0;
+    }
+    if (t->rseq_addr != 0) {
+      auto rc = inject_syscall(tid, injection_site_, SYS_rseq,
+                               {t->rseq_addr, t->rseq_len, 0, t->rseq_sig}, &deferred);
+      (void)rc;
+    }
+    if (deferred != 0 && t->pending_signal == 0) {
+      t->pending_signal = deferred;
+    }
+  }
+  if (left) {
+    spdlog::warn("rdtsc stays trapped in some threads of pid {}: they were in the middle of a "
+                 "syscall when rewind detached",
+                 pid_);
+  }
+  if (auto s = revert_patches(pid_, vdso_patches_); !s) {
+    spdlog::warn("the vDSO of pid {} keeps rewind's patches ({}): its clock reads stay "
+                 "correct but slower",
+                 pid_, s.error().message);
+  }
+  vdso_patches_.clear();
+}
+
+}  // namespace rwd

@@ -20,5 +20,6 @@ void add_upload_queue_command(CLI::App& app, int& exit_code);
 void add_wait_idle_command(CLI::App& app, int& exit_code);
 void add_k8s_command(CLI::App& app, int& exit_code);
 void add_sidecar_command(CLI::App& app, int& exit_code);
+void add_replay_command(CLI::App& app, int& exit_code);
 
 }  // namespace rwd::cli

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "format/recording_reader.h"
 #include "inspect/recording_summary.h"
+#include "replay/verification.h"
 
 namespace rwd::cli {
 
@@ -29,6 +30,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
       fmt::print(stderr, "rewind info: {}\n", summary.error().message);
       exit_code = 1;
       return;
+    }
+    if (auto v = read_verification(*file)) {
+      (*summary)["verification"] = *v;
     }
     fmt::print("{}", *json ? summary->dump(2) + "\n" : format_summary(*summary));
     exit_code = 0;

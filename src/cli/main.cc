@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   rwd::cli::add_wait_idle_command(app, exit_code);
   rwd::cli::add_k8s_command(app, exit_code);
   rwd::cli::add_sidecar_command(app, exit_code);
+  rwd::cli::add_replay_command(app, exit_code);
 
   // CLI11 reports a mistyped command as "a subcommand is required"; name it instead.
   for (int i = 1; i < argc; ++i) {

@@ -296,6 +296,17 @@ std::string format_summary(const json& s) {
                             f["exe"].get<int>(), f["library"].get<int>(), f["vdso"].get<int>(),
                             f["debug"].get<int>()));
   line("final state", str(s["final_state"]));
+  if (auto v = s.find("verification"); v != s.end() && v->is_object()) {
+    // Added by `rewind info` when `rewind replay --verify` has checked this file.
+    bool ok = v->value("verified", false);
+    line("replay", ok ? fmt::format("verified identical final state ({})", v->value("time", ""))
+                      : fmt::format("NOT verified ({}): {}", v->value("time", ""),
+                                    v->value("difference", v->contains("divergence")
+                                                               ? "diverged"
+                                                               : "")));
+  } else {
+    line("replay", "not verified yet (run: rewind replay --verify FILE)");
+  }
   if (s["warnings"].empty()) {
     line("warnings", "none");
   } else {

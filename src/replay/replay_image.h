@@ -1,0 +1,78 @@
+// ReplayImage: what replay needs from a recording, read once: the initial snapshot
+// (memory map, registers, signal actions), the saved memory, the bundled files and the
+// final state (ELF core) that --verify compares against.
+//
+//   auto image = ReplayImage::load(reader);
+//   for (const auto& r : image->regions) ...
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "format/recording_reader.h"
+
+namespace rwd {
+
+struct ReplayRegion {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::string perms;  // "rw-p"
+  uint64_t offset = 0;
+  std::string path;
+  bool saved = false;  // contents are in memory blobs (pages absent from them are zero)
+};
+
+struct ReplayThreadState {
+  pid_t tid = 0;
+  user_regs_struct regs{};
+  std::string fpregs;  // user_fpregs_struct
+  std::string xstate;  // NT_X86_XSTATE
+  uint64_t sigmask = 0;
+};
+
+struct SignalAction {
+  int signal = 0;
+  uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
+};
+
+struct FinalThread {
+  pid_t tid = 0;
+  user_regs_struct regs{};
+};
+
+struct FinalSegment {
+  uint64_t vaddr = 0;
+  uint64_t file_offset = 0;
+  uint64_t size = 0;
+  bool writable = false;
+};
+
+struct FinalState {
+  std::string core;  // the ELF core bytes
+  std::vector<FinalThread> threads;
+  std::vector<FinalSegment> segments;
+};
+
+struct ReplayImage {
+  pid_t pid = 0;
+  std::vector<ReplayRegion> regions;
+  std::vector<ReplayThreadState> threads;  // the thread-group leader first
+  std::vector<SignalAction> signal_actions;
+  bool vdso_patched = false;
+  std::optional<FinalState> final_state;
+
+  static Result<ReplayImage> load(const RecordingReader& reader);
+};
+
+// Parses an x86-64 ELF core: NT_PRSTATUS registers per thread and the PT_LOAD segments.
+Result<FinalState> parse_final_core(std::string core);
+
+}  // namespace rwd

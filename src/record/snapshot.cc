@@ -16,11 +16,14 @@ namespace {
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kPagePresent = 1ull << 63;
 constexpr uint64_t kPageSwapped = 1ull << 62;
+constexpr uint64_t kPageFileOrShared = 1ull << 61;
 
 // Runs of pages in [start, end) that are present or swapped out, from
 // /proc/PID/pagemap. On any read problem the whole range is returned.
+// With anon_only, only pages that are the process's own copies (written pages of a
+// private file mapping, e.g. relocated data made read-only by RELRO).
 std::vector<std::pair<uint64_t, uint64_t>> used_page_runs(int pagemap, uint64_t start,
-                                                          uint64_t end) {
+                                                          uint64_t end, bool anon_only = false) {
   std::vector<std::pair<uint64_t, uint64_t>> runs;
   std::vector<uint64_t> entries(4096);
   for (uint64_t page = start; page < end;) {
@@ -31,6 +34,9 @@ std::vector<std::pair<uint64_t, uint64_t>> used_page_runs(int pagemap, uint64_t 
     }
     for (uint64_t i = 0; i < n; ++i, page += kPage) {
       if (!(entries[i] & (kPagePresent | kPageSwapped))) {
+        continue;
+      }
+      if (anon_only && (entries[i] & kPageFileOrShared) && !(entries[i] & kPageSwapped)) {
         continue;
       }
       if (!runs.empty() && runs.back().second == page) {
@@ -81,6 +87,26 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
     nlohmann::json r = {{"start", m.start}, {"end", m.end},     {"perms", m.perms},
                         {"offset", m.offset}, {"dev", m.dev},   {"inode", m.inode},
                         {"path", m.path},   {"saved", false}};
+    bool file_copies = !snapshot_saves_contents(m) && m.is_file() && !m.shared() && pagemap &&
+                       (m.readable() || m.executable());
+    if (file_copies) {
+      // The file holds these pages except the ones the process wrote (relocations,
+      // patched code): save those.
+      auto runs = used_page_runs(pagemap.get(), m.start, m.end, /*anon_only=*/true);
+      for (auto [run_start, run_end] : runs) {
+        mem.read(run_start, run_end - run_start, buf);
+        buf.resize(run_end - run_start, '\0');
+        nlohmann::json meta = {{"kind", "memory"}, {"snapshot", name}, {"start", run_start},
+                               {"region_start", m.start}};
+        if (auto s = writer.add_blob(meta, buf); !s) {
+          return std::unexpected(s.error());
+        }
+        info.memory_bytes += run_end - run_start;
+      }
+      if (!runs.empty()) {
+        r["pages_saved"] = "written";  // other pages are the file's
+      }
+    }
     if (snapshot_saves_contents(m)) {
       // Anonymous pages never touched are not present and read as zeros: only pages
       // the process has used are copied, which keeps the attach pause short.

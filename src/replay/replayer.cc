@@ -190,6 +190,7 @@ class Replayer {
   uint64_t index_ = 0;
   uint64_t heap_end_ = 0;  // page-aligned end of the brk area mapped so far
   bool done_ = false;
+  bool tail_closed_ = false;
   sigset_t chld_{};
 };
 
@@ -841,6 +842,21 @@ Result<ReplayResult> Replayer::run() {
   Status failure = ok();
   auto walked = reader_.for_each_event([&](const Event& e) {
     ++result_.total_events;
+    if (done_ && failure && !tail_closed_) {
+      // The final state was saved after the end (crash or exit), and saving it stopped the
+      // threads that were waiting in the kernel: their interrupted syscalls come last.
+      auto it = threads_.find(e.tid);
+      if (e.type == EventType::kSyscall && e.completed && it != threads_.end() &&
+          it->second.alive && it->second.pending_entry) {
+        if (auto entry = get_regs(it->second.real);
+            entry && static_cast<int64_t>(entry->orig_rax) == e.sysno) {
+          it->second.pending_entry = false;
+          failure = emulate(it->second, e, *entry);
+          return true;
+        }
+      }
+      tail_closed_ = true;
+    }
     if (done_ || !failure) {
       return true;  // keep counting
     }

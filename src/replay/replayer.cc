@@ -1,5 +1,6 @@
 #include "replay/replayer.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -11,9 +12,11 @@
 #include <map>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "format/recording_reader.h"
 #include "inspect/syscall_formatter.h"
 #include "inspect/value_names.h"
+#include "record/proc_info.h"
 #include "record/ptrace_ops.h"
 #include "replay/process_builder.h"
 #include "replay/replay_image.h"
@@ -178,6 +181,9 @@ class Replayer {
   Status write_outputs(const Event& e);
   Status on_point(RThread& t, const Event& e);
   Status on_signal(RThread& t, const Event& e);
+  uint64_t writable_memory_hash();
+  bool fast_forward(const user_regs_struct& first, const user_regs_struct& second,
+                    const user_regs_struct& want, uint64_t first_memory);
   Status on_rdtsc(RThread& t, const Event& e);
   void verify();
 
@@ -191,6 +197,7 @@ class Replayer {
   uint64_t heap_end_ = 0;  // page-aligned end of the brk area mapped so far
   bool done_ = false;
   bool tail_closed_ = false;
+  UniqueFd mem_;  // /proc/PID/mem of the replay, for breakpoints
   sigset_t chld_{};
 };
 
@@ -591,11 +598,25 @@ Status Replayer::on_point(RThread& t, const Event& e) {
   if (auto s = read_memory(pid_, bp, 1, original); !s) {
     return std::unexpected(diverge(e, fmt::format("the recorded point {:#x} is not mapped", bp)));
   }
-  auto insert = [&] { return write_memory(pid_, bp, "\xcc"); };
-  auto remove = [&] { return write_memory(pid_, bp, original); };
+  if (!mem_) {
+    mem_ = UniqueFd(::open(fmt::format("/proc/{}/mem", pid_).c_str(), O_RDWR | O_CLOEXEC));
+  }
+  auto poke = [&](char byte) -> Status {
+    if (::pwrite(mem_.get(), &byte, 1, static_cast<off_t>(bp)) != 1) {
+      return fail_errno(errno, "cannot set a breakpoint at {:#x}", bp);
+    }
+    return ok();
+  };
+  auto insert = [&] { return poke('\xcc'); };
+  auto remove = [&] { return poke(original[0]); };
   if (auto s = insert(); !s) {
     return s;
   }
+  auto started = std::chrono::steady_clock::now();
+  std::optional<user_regs_struct> first_visit;
+  uint64_t first_memory = 0;
+  bool tried_fast_forward = false;
+  uint64_t hits = 0;
   for (;;) {
     auto st = resume(t, PTRACE_SYSEMU, e);
     if (!st) {
@@ -614,6 +635,25 @@ Status Replayer::on_point(RThread& t, const Event& e) {
     if (matches(*regs)) {
       return ok();
     }
+    if (!first_visit) {
+      first_visit = *regs;
+      first_memory = writable_memory_hash();
+    } else if (!tried_fast_forward) {
+      tried_fast_forward = true;
+      if (fast_forward(*first_visit, *regs, *want, first_memory)) {
+        want->orig_rax = regs->orig_rax;
+        set_regs(t.real, *want);
+        ++result_.fast_forwards;
+        return ok();
+      }
+    }
+    if (std::chrono::steady_clock::now() - started > options_.stall_timeout) {
+      return std::unexpected(diverge(
+          e, fmt::format("the point was not reached in {} s ({} passes through {:#x})",
+                         options_.stall_timeout.count(), hits, bp),
+          &*regs));
+    }
+    ++hits;
     // Another visit of the same instruction: step over it and wait for the next one.
     auto step = resume(t, PTRACE_SYSEMU_SINGLESTEP, e);
     if (!step) {
@@ -628,6 +668,62 @@ Status Replayer::on_point(RThread& t, const Event& e) {
       return s;
     }
   }
+}
+
+uint64_t Replayer::writable_memory_hash() {
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    return 0;
+  }
+  uint64_t h = 0;
+  std::string buf;
+  for (const auto& m : *maps) {
+    if (!m.writable()) {
+      continue;
+    }
+    constexpr uint64_t kChunk = 1 << 20;
+    for (uint64_t at = m.start; at < m.end; at += kChunk) {
+      if (read_memory(pid_, at, std::min(kChunk, m.end - at), buf)) {
+        h = h * 31 + std::hash<std::string_view>{}(buf);
+      }
+    }
+  }
+  return h;
+}
+
+// A loop that revisits the point with registers that step by a constant amount and
+// leaves memory untouched can be skipped ahead: when the recorded registers lie on that
+// line, k more passes would arrive exactly at them. Replay sets them directly instead
+// of taking each pass (without a branch counter, every pass otherwise costs a trap).
+bool Replayer::fast_forward(const user_regs_struct& first, const user_regs_struct& second,
+                            const user_regs_struct& want, uint64_t first_memory) {
+  constexpr unsigned long long user_regs_struct::*kGprs[] = {
+      &user_regs_struct::rax, &user_regs_struct::rbx, &user_regs_struct::rcx,
+      &user_regs_struct::rdx, &user_regs_struct::rsi, &user_regs_struct::rdi,
+      &user_regs_struct::rbp, &user_regs_struct::rsp, &user_regs_struct::r8,
+      &user_regs_struct::r9,  &user_regs_struct::r10, &user_regs_struct::r11,
+      &user_regs_struct::r12, &user_regs_struct::r13, &user_regs_struct::r14,
+      &user_regs_struct::r15, &user_regs_struct::fs_base, &user_regs_struct::gs_base};
+  std::optional<int64_t> passes;
+  for (auto reg : kGprs) {
+    auto step = static_cast<int64_t>(second.*reg - first.*reg);
+    auto left = static_cast<int64_t>(want.*reg - second.*reg);
+    if (step == 0) {
+      if (left != 0) {
+        return false;
+      }
+      continue;
+    }
+    if (left % step != 0 || left / step < 0 || (passes && *passes != left / step)) {
+      return false;
+    }
+    passes = left / step;
+  }
+  if (!passes || second.rip != want.rip) {
+    return false;
+  }
+  // Memory must not change from pass to pass, or skipping passes would skip writes.
+  return first_memory != 0 && writable_memory_hash() == first_memory;
 }
 
 Status Replayer::on_signal(RThread& t, const Event& e) {

@@ -2,7 +2,7 @@
 // word read back into a checksum. The final state is large; replay and verification
 // must cope with it. Prints a fixed line.
 //
-// Usage: replay_big_memory [loop SECONDS]
+// Usage: replay_big_memory [loop SECONDS | repeat N]
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -12,7 +12,7 @@
 #define kBytes ((size_t)256 << 20)
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t* words = mmap(NULL, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (words == MAP_FAILED) {
     perror("mmap 256 MiB");
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < n; ++i) {
       sum = sum * 3 + words[i];
     }
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("big memory: %zu MiB touched, checksum %016llx\n", kBytes >> 20, (unsigned long long)sum);
   return 0;
 }

@@ -3,7 +3,7 @@
 // instructions. Replay must give back the recorded values, or the checksum (kept in
 // memory and printed) differs. Checks that the monotonic clock never goes back.
 //
-// Usage: replay_clocks [loop SECONDS]
+// Usage: replay_clocks [loop SECONDS | repeat N]
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/time.h>
@@ -52,11 +52,11 @@ static uint64_t sample(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t h = 0;
   do {
     h = sample();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("clocks: %d samples, monotonic, checksum %016llx\n", kSamples, (unsigned long long)h);
   return 0;
 }

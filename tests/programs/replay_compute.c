@@ -2,7 +2,7 @@
 // xorshift hash over its result. Replay needs nothing from the event log here, only
 // the initial state. Prints a fixed line.
 //
-// Usage: replay_compute [loop SECONDS]
+// Usage: replay_compute [loop SECONDS | repeat N]
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +43,13 @@ static uint64_t hash(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   int primes = 0;
   uint64_t h = 0;
   do {
     primes = sieve();
     h = hash();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("primes below %d: %d, hash %016llx\n", kLimit, primes, (unsigned long long)h);
   return primes == 148933 ? 0 : 1;
 }

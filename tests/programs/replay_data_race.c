@@ -3,7 +3,7 @@
 // the count differs between native runs; a replay must reproduce the recorded
 // interleaving and end with the recorded count. Prints "count N of 8000000".
 //
-// Usage: replay_data_race [loop SECONDS]
+// Usage: replay_data_race [loop SECONDS | repeat N]
 #include <pthread.h>
 #include <stdio.h>
 
@@ -34,11 +34,11 @@ static long race(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   long count = 0;
   do {
     count = race();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("data race: count %ld of %ld\n", count, (long)kThreads * kIncrements);
   return 0;
 }

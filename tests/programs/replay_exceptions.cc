@@ -3,7 +3,7 @@
 // again as the base class. The unwinder reads .eh_frame and calls dl_iterate_phdr.
 // Prints a fixed line.
 //
-// Usage: replay_exceptions [loop SECONDS]
+// Usage: replay_exceptions [loop SECONDS | repeat N]
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -64,11 +64,11 @@ long throw_and_catch() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   long characters = 0;
   do {
     characters = throw_and_catch();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   std::printf("exceptions: %d caught twice, %ld characters, %ld strings leaked\n", kThrows,
               characters, live_strings);
   return live_strings == 0 ? 0 : 1;

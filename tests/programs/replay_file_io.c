@@ -2,7 +2,7 @@
 // fstat and stat (inode, times: values replay must take from the log), ftruncate,
 // unlink. Checks every result and prints a fixed line.
 //
-// Usage: replay_file_io [loop SECONDS]   (the file goes in $TMPDIR, default /tmp)
+// Usage: replay_file_io [loop SECONDS | repeat N]   (the file goes in $TMPDIR, default /tmp)
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,11 +90,11 @@ static uint32_t round_trip(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint32_t h = 0;
   do {
     h = round_trip();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("file io: %d bytes written and read back, fnv1a %08x\n", kSize, h);
   return 0;
 }

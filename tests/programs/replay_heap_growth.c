@@ -1,8 +1,9 @@
 // Address-space changes: an anonymous mapping grown with mremap (the kernel may move
-// it), the program break grown with sbrk and shrunk back, and 100000 small malloc blocks in a linked
-// list (brk growth inside malloc), all written and checked. Prints a fixed line.
+// it), the program break grown with sbrk and shrunk back, and 100000 small malloc
+// blocks in a linked list (brk growth inside malloc), all written and checked. Prints
+// a fixed line.
 //
-// Usage: replay_heap_growth [loop SECONDS]
+// Usage: replay_heap_growth [loop SECONDS | repeat N]
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -95,13 +96,13 @@ static uint64_t many_blocks(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t mapped = 0, brk = 0, blocks = 0;
   do {
     mapped = grow_mapping();
     brk = grow_break();
     blocks = many_blocks();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("heap growth: mremap 8 -> 32 MiB sum %llu, sbrk sum %llu, %d blocks checksum %016llx\n",
          (unsigned long long)mapped, (unsigned long long)brk, kBlocks, (unsigned long long)blocks);
   return 0;

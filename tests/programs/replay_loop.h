@@ -1,11 +1,14 @@
-// The optional "loop SECONDS" argument of the replay_* programs. Without it a program
-// does its work once and exits, which is what launch-mode tests record; with it the
-// program repeats the same work until SECONDS have passed, so that attach-mode tests can
-// attach to a run that lasts long enough and then check the same result line.
+// How often a replay_* program does its work: once without arguments (what launch-mode
+// tests record), for a while with "loop SECONDS" (so attach-mode tests can attach to a
+// run that lasts long enough, then check the same result line), or a fixed number of
+// times with "repeat N" (so bench/replay_speed.py can compare the same work natively,
+// recorded and replayed; a time limit would not).
 //
 //   int main(int argc, char** argv) {
-//     double deadline = replay_loop_deadline(argc, argv);
-//     do { work(); } while (replay_loop_again(deadline));
+//     struct replay_loop loop = replay_loop_parse(argc, argv);
+//     do {
+//       work();
+//     } while (replay_loop_again(&loop));
 //   }
 #pragma once
 
@@ -14,6 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+struct replay_loop {
+  double deadline;  // monotonic seconds; 0 without "loop"
+  long rounds;      // rounds still to run after the current one
+};
+
 // Monotonic seconds, read through the vDSO: the loop check adds no syscall.
 static inline double replay_now(void) {
   struct timespec ts;
@@ -21,23 +29,37 @@ static inline double replay_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-// The monotonic time at which "loop SECONDS" ends, or 0 when the program runs once.
-// Any other argument is a usage error (exit 2).
-static inline double replay_loop_deadline(int argc, char** argv) {
+// Any argument but "loop SECONDS" or "repeat N" is a usage error (exit 2).
+static inline struct replay_loop replay_loop_parse(int argc, char** argv) {
+  struct replay_loop loop = {0, 0};
   if (argc == 1) {
-    return 0;
+    return loop;
   }
-  if (argc == 3 && strcmp(argv[1], "loop") == 0) {
+  if (argc == 3) {
     char* end = NULL;
-    double seconds = strtod(argv[2], &end);
-    if (end != argv[2] && *end == '\0' && seconds > 0) {
-      return replay_now() + seconds;
+    double value = strtod(argv[2], &end);
+    int valid = end != argv[2] && *end == '\0' && value > 0;
+    if (valid && strcmp(argv[1], "loop") == 0) {
+      loop.deadline = replay_now() + value;
+      return loop;
+    }
+    if (valid && strcmp(argv[1], "repeat") == 0 && value == (double)(long)value) {
+      loop.rounds = (long)value - 1;
+      return loop;
     }
   }
-  fprintf(stderr, "usage: %s [loop SECONDS]\n", argv[0]);
+  fprintf(stderr, "usage: %s [loop SECONDS | repeat N]\n", argv[0]);
   exit(2);
 }
 
-static inline int replay_loop_again(double deadline) {
-  return deadline > 0 && replay_now() < deadline;
+// Whether to run another round; call once at the end of each round.
+static inline int replay_loop_again(struct replay_loop* loop) {
+  if (loop->deadline > 0) {
+    return replay_now() < loop->deadline;
+  }
+  if (loop->rounds > 0) {
+    --loop->rounds;
+    return 1;
+  }
+  return 0;
 }

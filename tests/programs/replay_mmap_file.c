@@ -3,7 +3,7 @@
 // then unmaps and deletes the file (so replay cannot read it back from disk).
 // Prints a fixed line.
 //
-// Usage: replay_mmap_file [loop SECONDS]   (the file goes in $TMPDIR, default /tmp)
+// Usage: replay_mmap_file [loop SECONDS | repeat N]   (the file goes in $TMPDIR, default /tmp)
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,11 +55,11 @@ static void map_and_sum(uint64_t* private_sum, uint64_t* shared_sum) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t private_sum = 0, shared_sum = 0;
   do {
     map_and_sum(&private_sum, &shared_sum);
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("mmap file: private sum %016llx, shared sum %016llx\n",
          (unsigned long long)private_sum, (unsigned long long)shared_sum);
   return private_sum == shared_sum ? 0 : 1;

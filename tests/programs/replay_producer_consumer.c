@@ -3,7 +3,7 @@
 // wake-ups, in an order that differs from run to run). Every item is consumed once,
 // so the total is fixed. Prints a fixed line.
 //
-// Usage: replay_producer_consumer [loop SECONDS]
+// Usage: replay_producer_consumer [loop SECONDS | repeat N]
 #include <pthread.h>
 #include <stdio.h>
 
@@ -86,11 +86,11 @@ static void run(long* items, long* sum) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   long items = 0, sum = 0;
   do {
     run(&items, &sum);
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("producer/consumer: %ld items, sum %ld\n", items, sum);
   long n = (long)kProducers * kItemsPerProducer;
   return items == n && sum == n * (n + 1) / 2 ? 0 : 1;

@@ -4,7 +4,7 @@
 // recorded bytes ends in a different state. Prints the byte counts (fixed) and the
 // fingerprint (different each native run).
 //
-// Usage: replay_random [loop SECONDS]
+// Usage: replay_random [loop SECONDS | repeat N]
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,11 +54,11 @@ static uint64_t draw(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t fp = 0;
   do {
     fp = draw();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("random: %d bytes from getrandom, %d from /dev/urandom, fingerprint %016llx\n",
          kChunk * kGetrandomCalls, kChunk, (unsigned long long)fp);
   return 0;

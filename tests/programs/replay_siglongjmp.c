@@ -3,7 +3,7 @@
 // an endless computation (5 one-shot timers). The signal mask is restored by
 // siglongjmp each time. Prints a fixed line.
 //
-// Usage: replay_siglongjmp [loop SECONDS]
+// Usage: replay_siglongjmp [loop SECONDS | repeat N]
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -57,7 +57,7 @@ static int escape_from_alarms(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   struct sigaction sa = {.sa_handler = on_segv};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, NULL);
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   do {
     faults = recover_from_faults(guard);
     alarms = escape_from_alarms();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("siglongjmp: recovered from %d faults and %d alarms\n", faults, alarms);
   return faults == kFaults && alarms == kAlarms ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 // varying sizes. The reply is computed from the request, so a replay that hands a
 // thread the wrong bytes changes the checksum.
 //
-// Usage: replay_socketpair [loop SECONDS]
+// Usage: replay_socketpair [loop SECONDS | repeat N]
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,11 +95,11 @@ static uint64_t exchange(void) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   uint64_t sum = 0;
   do {
     sum = exchange();
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("socketpair: %d round trips, checksum %016llx\n", kRounds, (unsigned long long)sum);
   return 0;
 }

@@ -3,7 +3,7 @@
 // no syscall, no pause) while the other computes. A recorder that runs one thread at
 // a time must preempt the spinning thread, or the run never ends. Prints a fixed line.
 //
-// Usage: replay_spin_wait [loop SECONDS]
+// Usage: replay_spin_wait [loop SECONDS | repeat N]
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -37,7 +37,7 @@ static void* worker(void* arg) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   pthread_t t;
   pthread_create(&t, NULL, worker, NULL);
   long handoffs = 0;
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       fprintf(stderr, "the handoffs computed a different hash\n");
       return 1;
     }
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   atomic_store(&turn, kStop);
   pthread_join(t, NULL);
   printf("spin wait: %d handoffs per round, hash %016llx\n", kHandoffs,

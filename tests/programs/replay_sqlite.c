@@ -2,7 +2,7 @@
 // statement in one transaction, an index, then aggregate SELECTs. SQLite seeds its
 // own randomness from /dev/urandom. Prints a fixed line.
 //
-// Usage: replay_sqlite [loop SECONDS]
+// Usage: replay_sqlite [loop SECONDS | repeat N]
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,11 +66,11 @@ static void workload(sqlite3_int64* sum, sqlite3_int64* groups, sqlite3_int64* l
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   sqlite3_int64 sum = 0, groups = 0, longest = 0;
   do {
     workload(&sum, &groups, &longest);
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   printf("sqlite: %d rows, sum %lld, %lld customers above 490, longest note %lld\n", kRows,
          (long long)sum, (long long)groups, (long long)longest);
   return 0;

@@ -2,7 +2,7 @@
 // back in whatever pieces the kernel hands out (short reads differ from run to run;
 // replay must hand out the recorded ones). Port 0, so runs never collide.
 //
-// Usage: replay_tcp_echo [loop SECONDS]
+// Usage: replay_tcp_echo [loop SECONDS | repeat N]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -94,7 +94,7 @@ static long echo_round(const struct sockaddr_in* addr) {
 }
 
 int main(int argc, char** argv) {
-  double deadline = replay_loop_deadline(argc, argv);
+  struct replay_loop loop = replay_loop_parse(argc, argv);
   listener = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof addr;
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   long total = 0;
   do {
     total = echo_round(&addr);
-  } while (replay_loop_again(deadline));
+  } while (replay_loop_again(&loop));
   close(listener);
   printf("tcp echo: %d messages, %ld bytes echoed\n", kMessages, total);
   return 0;

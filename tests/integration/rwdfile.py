@@ -1,5 +1,5 @@
-"""Reads and rewrites the chunks and events of a .rwd file (docs/recording-format.md),
-for tests that damage or tamper with a recording on purpose.
+"""Reads and rewrites the chunks and events of a .rwd file (docs/recording-format.md,
+format versions 1 and 2), for tests that damage or tamper with a recording on purpose.
 
     data = path.read_bytes()
     chunk = next(c for c in chunks(data) if c.type == EVENTS)
@@ -20,6 +20,7 @@ MANIFEST, BLOB, EVENTS, TRAILER = 1, 2, 3, 4
 COMPRESSED = 1
 
 SYSCALL, SIGNAL, THREAD_START, THREAD_EXIT, EXEC, EXIT = 1, 2, 3, 4, 5, 6
+SYSCALL_ENTRY, POINT, RDTSC = 7, 8, 9  # format version 2
 
 
 @dataclasses.dataclass
@@ -116,6 +117,15 @@ def decode_events(payload):
         elif type_ == EXEC:
             (length,) = take("<I")
             pos += length
+        elif type_ == SYSCALL_ENTRY:
+            event.sysno, *_args = take("<Q6Q")
+        elif type_ == POINT:
+            take("<BQ")  # reason, stack hash
+            for _blob in ("registers", "siginfo"):
+                (length,) = take("<I")
+                pos += length
+        elif type_ == RDTSC:
+            take("<QQIB")  # rip, tsc, tsc_aux, rdtscp
         else:
             raise ValueError(f"unknown event type {type_} at payload offset {pos}")
         events.append(event)

@@ -6,12 +6,14 @@ from conftest import BROKEN_APP, free_port, wait_for
 
 
 class BrokenApp:
-    def __init__(self, procs):
+    def __init__(self, procs, wrapper=(), start_timeout=10):
+        """wrapper: a command to run the service under, e.g. [rewind, "record", "-o", F,
+        "--"]; proc (and pid) are then the wrapper's."""
         self.port = free_port()
-        self.proc = subprocess.Popen([BROKEN_APP, "--port", str(self.port)],
+        self.proc = subprocess.Popen([*wrapper, BROKEN_APP, "--port", str(self.port)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         procs.append(self.proc)
-        wait_for(self.healthy, timeout=10, what="broken-app to answer /health")
+        wait_for(self.healthy, timeout=start_timeout, what="broken-app to answer /health")
 
     @property
     def pid(self):

@@ -1,0 +1,325 @@
+"""rewind replay against real recordings: every test program recorded in launch mode
+and, where it can run long enough, in attach mode, then re-executed with --verify; the
+demo service replayed to its crash; --until; damaged and tampered recordings; and the
+verification result in `rewind info`."""
+import dataclasses
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import rwdfile
+from brokenapp import BrokenApp
+from conftest import PROGRAMS, REWIND, rewind
+from test_record import start_recording
+
+REPLAY_TIMEOUT = 120  # replay must never hang; a run past this fails the test
+LOOP_SECONDS = 6  # attach-mode targets run this long: attach, 1 s of recording, detach
+VERIFIED = "verified: identical final state"
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    name: str
+    output: str  # regex for the line the program prints, natively and under recording
+    loops: bool = True  # takes "loop SECONDS" (tests/programs/replay_loop.h)
+    check: object = None  # extra condition on the output's match
+    waits_for_sigusr1: bool = False
+
+    def __str__(self):
+        return self.name
+
+
+SUITE = [
+    # The recorder tests' programs, which run once.
+    Program("hello", r"hello from a recorded program", loops=False),
+    Program("threads", r"total 11999994", loops=False),
+    Program("file_io", r"read back 28 bytes", loops=False),
+    Program("sockets", r"echoed: ping over loopback", loops=False),
+    Program("signals", r"usr1=1 alrm=1", loops=False),
+    # One behaviour each for replay; fixed results are what a native run prints.
+    Program("replay_compute", r"primes below 2000000: 148933, hash 2c40430ef3ea50ea"),
+    Program("replay_file_io", r"file io: 65536 bytes written and read back, fnv1a 1805815d"),
+    Program("replay_socketpair", r"socketpair: 1000 round trips, checksum 9db8fd960d8a1834"),
+    Program("replay_tcp_echo", r"tcp echo: 200 messages, 1629004 bytes echoed"),
+    Program("replay_random",
+            r"random: 16384 bytes from getrandom, 4096 from /dev/urandom, "
+            r"fingerprint [0-9a-f]{16}"),
+    Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}"),
+    Program("replay_itimer",
+            r"itimer: \d+ rounds of 20 ticks during computation, hash [0-9a-f]{16}"),
+    Program("replay_wait_sigusr1", r"got (\d+) SIGUSR1, hash [0-9a-f]{16}",
+            waits_for_sigusr1=True),
+    Program("replay_siglongjmp", r"siglongjmp: recovered from 100 faults and 5 alarms"),
+    Program("replay_mmap_file",
+            r"mmap file: private sum c3902aa9aa300000, shared sum c3902aa9aa300000"),
+    Program("replay_heap_growth", r"heap growth: mremap 8 -> 32 MiB sum 1044480, sbrk sum 10, "
+            r"100000 blocks checksum db3516b9b35ecd60"),
+    Program("replay_big_memory", r"big memory: 256 MiB touched, checksum 00caa463f9000000"),
+    Program("replay_exceptions",
+            r"exceptions: 10000 caught twice, 438890 characters, 0 strings leaked"),
+    Program("replay_sqlite",
+            r"sqlite: 5000 rows, sum 2497500, 19 customers above 490, longest note 25"),
+    Program("replay_producer_consumer", r"producer/consumer: 20000 items, sum 200010000"),
+    Program("replay_data_race", r"data race: count (\d+) of 8000000",
+            check=lambda m: 0 < int(m[1]) <= 8000000),
+    Program("replay_spin_wait", r"spin wait: 10 handoffs per round, hash 29b006be97ca8081"),
+]
+
+
+class OutputLines:
+    """A process's stdout, collected line by line on a thread, so a test can wait for a
+    line with a timeout instead of blocking on readline()."""
+
+    def __init__(self, stream):
+        self._lines = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+
+    def wait_for(self, pattern, timeout=30):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines:
+                    if m := re.search(pattern, line):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s; "
+                                         f"got {''.join(self._lines)!r}")
+                self._cond.wait(left)
+
+    def text(self, timeout=30):
+        """Everything, once the stream has ended."""
+        self._thread.join(timeout)
+        with self._cond:
+            return "".join(self._lines)
+
+
+def replay(*args):
+    try:
+        r = rewind("replay", *args, timeout=REPLAY_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"rewind replay {' '.join(map(str, args))} did not finish in "
+                    f"{REPLAY_TIMEOUT}s")
+    assert r.returncode >= 0, f"rewind replay died of signal {-r.returncode}: {r.stderr}"
+    return r
+
+
+def verify(recording):
+    r = replay(recording, "--verify")
+    assert r.returncode == 0, f"replay --verify failed ({r.returncode}):\n{r.stdout}{r.stderr}"
+    assert VERIFIED in r.stdout
+    return r
+
+
+def info_json(recording):
+    return json.loads(rewind("info", "--json", recording, check=True).stdout)
+
+
+def check_output(program, text):
+    m = re.search(program.output, text)
+    assert m, f"{program} did not print its result line: {text!r}"
+    if program.check:
+        assert program.check(m), f"{program} printed an implausible result: {m[0]!r}"
+    return m
+
+
+def record_launch(tmp_path, name, send_sigusr1=False):
+    """Records tests/programs/`name` in launch mode until it ends; returns the recording
+    and rewind's stdout (which the program's output goes to). With send_sigusr1, sends
+    the program a SIGUSR1 once it says it waits for one."""
+    out = tmp_path / f"{name}.rwd"
+    errors = tmp_path / f"{name}.stderr"
+    with open(errors, "w") as stderr:
+        rec = subprocess.Popen([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / name)],
+                               stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        lines = OutputLines(rec.stdout)
+        if send_sigusr1:
+            pid = int(lines.wait_for(r"waiting for SIGUSR1 in pid (\d+)")[1])
+            os.kill(pid, signal.SIGUSR1)
+        rec.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"rewind record of {name} did not end within 120 s")
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+    stdout = lines.text()
+    assert rec.returncode == 0, errors.read_text()
+    return out, stdout
+
+
+def crash_line(text):
+    m = re.search(r"replay ended in (\S+) at (0x[0-9a-f]+)", text)
+    assert m, f"no 'replay ended in SIGNAL at ADDRESS' line in {text!r}"
+    return m[1], m[2]
+
+
+@pytest.mark.parametrize("program", SUITE, ids=str)
+def test_launch_recording_replays_to_identical_state(tmp_path, program):
+    out, stdout = record_launch(tmp_path, program.name, program.waits_for_sigusr1)
+    assert "exit (status 0)" in stdout
+    m = check_output(program, stdout)
+    if program.waits_for_sigusr1:
+        assert m[1] == "1"
+    verify(out)
+
+
+@pytest.mark.parametrize("program", [p for p in SUITE if p.loops], ids=str)
+def test_attach_recording_replays_to_identical_state(tmp_path, procs, program):
+    target = subprocess.Popen([str(PROGRAMS / program.name), "loop", str(LOOP_SECONDS)],
+                              stdout=subprocess.PIPE, text=True)
+    procs.append(target)
+    lines = OutputLines(target.stdout)
+    time.sleep(0.3)
+    out = tmp_path / f"{program.name}.rwd"
+    rec = start_recording(target.pid, out, procs)
+    sent = 0
+    stop_at = time.monotonic() + 1.0
+    while time.monotonic() < stop_at:
+        if program.waits_for_sigusr1:
+            os.kill(target.pid, signal.SIGUSR1)
+            sent += 1
+        time.sleep(0.2)
+    rec.send_signal(signal.SIGINT)
+    stdout, stderr = rec.communicate(timeout=60)
+    assert rec.returncode == 0, stderr
+    assert "interrupted" in stdout, "the recording must stop at SIGINT, while the target runs"
+    # Detached, the target finishes its work as if it had never been recorded.
+    assert target.wait(timeout=LOOP_SECONDS + 60) == 0
+    m = check_output(program, lines.text())
+    if program.waits_for_sigusr1:
+        # Signals sent while the target is stopped for the attach can merge into one.
+        assert 1 <= int(m[1]) <= sent
+    verify(out)
+
+
+@pytest.mark.parametrize("name", ["crash_null", "crash_threads"])
+def test_crash_replays_to_the_recorded_signal_and_address(tmp_path, name):
+    out, stdout = record_launch(tmp_path, name)
+    assert "crash (SIGSEGV)" in stdout
+    crash = info_json(out)["crash"]
+    v = verify(out)
+    assert crash_line(v.stdout + v.stderr) == (crash["signal_name"], crash["fault_addr"])
+
+
+def test_demo_service_crash_replays_to_the_recorded_fault(tmp_path, procs):
+    out = tmp_path / "broken-app.rwd"
+    app = BrokenApp(procs, wrapper=[REWIND, "record", "-o", str(out), "--"], start_timeout=30)
+    for _ in range(3):
+        assert "Hello from broken-app" in app.get("/")
+    assert "hello requested" in app.get("/db")
+    assert app.get("/health") == "ok\n"
+    assert app.get("/crash") == "This will crash!\n"
+    output, _ = app.proc.communicate(timeout=60)  # the recording ends with the crash
+    output = output.decode(errors="replace")
+    assert app.proc.returncode == 0, output
+    assert "crash (SIGSEGV)" in output
+    crash = info_json(out)["crash"]
+    assert crash["signal_name"] == "SIGSEGV"
+    v = verify(out)
+    assert crash_line(v.stdout + v.stderr) == ("SIGSEGV", crash["fault_addr"])
+
+
+def test_replay_without_verify_replays_every_recorded_event(tmp_path):
+    out, _ = record_launch(tmp_path, "replay_file_io")
+    total = sum(info_json(out)["event_counts"].values())
+    r = replay(out)
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {total} events" in r.stdout
+
+
+def test_until_stops_after_event_n(tmp_path):
+    out, _ = record_launch(tmp_path, "replay_file_io")
+    total = sum(info_json(out)["event_counts"].values())
+    n = total // 2
+    r = replay(out, "--until", n)
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {n} events" in r.stdout
+    assert f"replayed {total} events" not in r.stdout
+
+
+def assert_clean_failure(r, path):
+    """A damaged recording ends replay with a divergence or a one-line error, not a
+    crash, a hang or a success."""
+    assert r.returncode in (1, 3), f"exit {r.returncode}:\n{r.stdout}{r.stderr}"
+    assert "Traceback" not in r.stderr and "terminate called" not in r.stderr
+    assert VERIFIED not in r.stdout
+    if r.returncode == 3:
+        assert "divergence" in r.stdout + r.stderr
+    else:
+        errors = [l for l in r.stderr.splitlines() if l.startswith("rewind replay:")]
+        assert len(errors) == 1, r.stderr
+        assert str(path) in errors[0], "the error names the file"
+
+
+def test_damaged_event_log_fails_cleanly(tmp_path):
+    out, _ = record_launch(tmp_path, "replay_socketpair")
+    data = out.read_bytes()
+    events = [c for c in rwdfile.chunks(data) if c.type == rwdfile.EVENTS]
+    assert events, "a recording of 1000 round trips has an event log"
+    chunk = max(events, key=lambda c: c.stored_size)
+    middle = chunk.payload_offset + chunk.stored_size // 2
+    flipped = bytearray(data)
+    for i in range(middle, min(middle + 16, chunk.end)):
+        flipped[i] ^= 0xFF
+    cases = {
+        "flipped.rwd": bytes(flipped),
+        "truncated.rwd": data[:middle],
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert_clean_failure(replay(path, "--verify"), path)
+    # Without --verify the damage is still found: the events cannot be replayed.
+    assert_clean_failure(replay(tmp_path / "flipped.rwd"), tmp_path / "flipped.rwd")
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None,
+                    reason="needs the zstd tool: run scripts/install-deps")
+def test_tampered_syscall_result_is_a_divergence(tmp_path):
+    """A recording whose checksums are valid but whose read() result was changed must
+    not verify: replay hands the program other bytes, and its path changes."""
+    out, _ = record_launch(tmp_path, "replay_file_io")
+    data = out.read_bytes()
+    for chunk in (c for c in rwdfile.chunks(data) if c.type == rwdfile.EVENTS):
+        payload = bytearray(rwdfile.events_payload(data, chunk))
+        reads = [e for e in rwdfile.decode_events(payload)
+                 if e.type == rwdfile.SYSCALL and e.sysno == 0 and e.result == 65536]
+        if reads:
+            _, offset, length = reads[0].outputs[0]
+            payload[offset + length // 2] ^= 0x01
+            break
+    else:
+        pytest.fail("no read() of the 64 KiB file in the event log")
+    tampered = tmp_path / "tampered.rwd"
+    tampered.write_bytes(rwdfile.replace_payload(data, chunk, bytes(payload)))
+    r = replay(tampered, "--verify")
+    assert r.returncode == 3, f"exit {r.returncode}:\n{r.stdout}{r.stderr}"
+    assert "divergence" in r.stdout + r.stderr
+    assert VERIFIED not in r.stdout
+
+
+def test_info_shows_verification_after_verify(tmp_path):
+    out, _ = record_launch(tmp_path, "replay_compute")
+    before = info_json(out).get("verification") or {}
+    assert before.get("verified", False) is False
+    verify(out)
+    after = info_json(out).get("verification")
+    assert after and after.get("verified") is True, after
+

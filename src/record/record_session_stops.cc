@@ -256,10 +256,13 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
     case PTRACE_EVENT_EXIT: {
       ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
       t.exiting = true;
-      if (t.tid == owner_) {
+      if (t.tid == owner_ && t.tid == pid_ && threads_.size() > 1) {
+        // The leader's exit completes only when the last thread goes: do not wait for it.
         owner_ = 0;
         owner_in_syscall_ = false;
       }
+      // Other threads keep the CPU until they are gone: the kernel clears their tid
+      // (CLONE_CHILD_CLEARTID) after this stop, and pthread_join must not see it halfway.
       Event e;
       e.type = EventType::kThreadExit;
       e.tid = static_cast<uint32_t>(t.tid);

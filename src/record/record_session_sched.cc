@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <x86intrin.h>
 
 #include <cerrno>
@@ -394,6 +395,21 @@ void RecordSession::undo_replay_support() {
   }
   bool left = false;
   for (auto& [tid, t] : threads_) {
+    if (t->stopped && t->at_entry && !t->preempt_skip) {
+      // Nothing can be run in a thread at a syscall-entry stop: skip the syscall to
+      // reach its exit stop, and set the thread up to make the call again after detach.
+      if (auto regs = get_regs(tid)) {
+        t->entry_regs = *regs;
+        regs->orig_rax = static_cast<uint64_t>(-1);
+        if (set_regs(tid, *regs) && ::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0) {
+          auto st = wait_thread(tid);
+          if (st && WIFSTOPPED(*st) && WSTOPSIG(*st) == (SIGTRAP | 0x80)) {
+            t->at_entry = false;
+            t->preempt_skip = true;  // detach_all puts the call back
+          }
+        }
+      }
+    }
     if (!t->stopped || t->at_entry || t->group_stop) {
       left = left || tsc_trapped_;
       continue;
@@ -417,6 +433,11 @@ void RecordSession::undo_replay_support() {
     spdlog::warn("rdtsc stays trapped in some threads of pid {}: they were in the middle of a "
                  "syscall when rewind detached",
                  pid_);
+  }
+  if (left) {
+    // The vDSO's clock functions use rdtsc: keep them as syscalls where rdtsc traps.
+    vdso_patches_.clear();
+    return;
   }
   if (auto s = revert_patches(pid_, vdso_patches_); !s) {
     spdlog::warn("the vDSO of pid {} keeps rewind's patches ({}): its clock reads stay "

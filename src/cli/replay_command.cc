@@ -21,7 +21,7 @@ int run_replay(const std::string& file, bool verify, std::optional<uint64_t> unt
   options.stall_timeout = std::chrono::seconds(stall_seconds);
   auto result = replay_recording(file, options);
   if (!result) {
-    fmt::print(stderr, "rewind replay: {}\n", result.error().message);
+    fmt::print(stderr, "rewind replay: {}: {}\n", file, result.error().message);
     return 1;
   }
   for (const auto& w : result->warnings) {
@@ -76,7 +76,7 @@ void add_replay_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--verify", *verify,
                 "replay to the end and compare every thread's registers and all writable "
                 "memory with the recorded final state");
-  cmd->add_option("--until", *until, "stop after this event (its index in 'rewind log --json')")
+  cmd->add_option("--until", *until, "replay only the first N events")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--stall-timeout", *stall,
                   "seconds a thread may run without reaching its next event before the replay "

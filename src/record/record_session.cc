@@ -638,15 +638,21 @@ Result<RecordResult> RecordSession::run() {
 
   schedule();
   while (!threads_.empty() && !finished_) {
-    if (g_stop_requested.load()) {
-      spdlog::info("stopping the recording of pid {} and detaching", pid_);
-      finish("interrupted");
-      break;
-    }
     auto now = std::chrono::steady_clock::now();
-    if (options_.max_duration.count() > 0 && now - start_ >= options_.max_duration) {
-      finish("time-limit");
-      break;
+    bool time_up = options_.max_duration.count() > 0 && now - start_ >= options_.max_duration;
+    if (g_stop_requested.load() || time_up) {
+      if (!stop_deadline_) {
+        stop_deadline_ = now + std::chrono::seconds(1);
+      }
+      bool owner_in_user = owner_ != 0 && !owner_in_syscall_ && threads_.count(owner_) &&
+                           !threads_[owner_]->stopped;
+      if (!owner_in_user || now >= *stop_deadline_) {
+        if (g_stop_requested.load()) {
+          spdlog::info("stopping the recording of pid {} and detaching", pid_);
+        }
+        finish(g_stop_requested.load() ? "interrupted" : "time-limit");
+        break;
+      }
     }
     if (now - last_flush_ >= kFlushInterval) {
       last_flush_ = now;
@@ -691,7 +697,7 @@ Result<RecordResult> RecordSession::run() {
       break;
     }
     schedule();
-    auto budget = wait_budget();
+    auto budget = stop_deadline_ ? std::chrono::microseconds(5000) : wait_budget();
     struct timespec ts{};
     ts.tv_sec = budget.count() / 1000000;
     ts.tv_nsec = (budget.count() % 1000000) * 1000;

@@ -179,6 +179,10 @@ class RecordSession {
   std::vector<CodePatch> vdso_patches_;
   uint64_t injection_site_ = 0;
   bool tsc_trapped_ = false;
+  bool rseq_in_use_ = false;  // the target had rseq registered when rewind attached
+  // Set when a stop was asked for: the running thread gets this long to reach a syscall,
+  // so that the recording (and its replay) ends at a syscall rather than mid-loop.
+  std::optional<std::chrono::steady_clock::time_point> stop_deadline_;
   nlohmann::json signal_actions_ = nlohmann::json::array();
   std::string write_error_;
 };

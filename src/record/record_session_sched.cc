@@ -29,7 +29,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kTimeslice = 50ms;
+constexpr auto kTimeslice = 100ms;
+// After its slice a thread gives up the CPU at its next syscall; only one that makes
+// none for this much longer is interrupted (a point in a syscall-free loop is the
+// costly kind to replay).
+constexpr auto kInterruptGrace = 100ms;
 constexpr auto kBlockThreshold = 1ms;
 // Largest file mapping whose contents are saved for replay.
 constexpr uint64_t kMaxMappedCapture = 64ull << 20;
@@ -111,8 +115,8 @@ void RecordSession::yield_cpu(Thread& owner) {
 }
 
 void RecordSession::schedule() {
-  if (finished_) {
-    return;
+  if (finished_ || stop_deadline_) {
+    return;  // stopping: nobody new gets the CPU
   }
   auto now = std::chrono::steady_clock::now();
   if (owner_ != 0 && !threads_.count(owner_)) {
@@ -124,7 +128,7 @@ void RecordSession::schedule() {
     if (owner_in_syscall_ && now - owner_syscall_since_ >= kBlockThreshold) {
       yield_cpu(o);
     } else if (!owner_in_syscall_ && !o.stopped && !o.interrupt_pending &&
-               now - owner_since_ >= kTimeslice) {
+               now - owner_since_ >= kTimeslice + kInterruptGrace) {
       if (::ptrace(PTRACE_INTERRUPT, o.tid, nullptr, nullptr) == 0) {
         o.interrupt_pending = true;
       }
@@ -156,7 +160,7 @@ std::chrono::microseconds RecordSession::wait_budget() const {
   }
   auto now = std::chrono::steady_clock::now();
   auto left = owner_in_syscall_ ? owner_syscall_since_ + kBlockThreshold - now
-                                : owner_since_ + kTimeslice - now;
+                                : owner_since_ + kTimeslice + kInterruptGrace - now;
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(left);
   return std::clamp<std::chrono::microseconds>(us, 100us, budget);
 }
@@ -365,6 +369,7 @@ Status RecordSession::prepare_for_replay() {
                                 cfg.signature},
                                &deferred);
       if (un && *un == 0) {
+        rseq_in_use_ = true;
         t->rseq_addr = cfg.rseq_abi_pointer;
         t->rseq_len = cfg.rseq_abi_size;
         t->rseq_sig = cfg.signature;

@@ -119,7 +119,8 @@ void RecordSession::on_syscall_stop(Thread& t) {
       e.args[i] = info.entry.args[i];
     }
     t.in_syscall = true;
-    if (e.sysno == SYS_rseq && (e.args[2] & 1) == 0 && !vdso_patches_.empty()) {
+    if (e.sysno == SYS_rseq && (e.args[2] & 1) == 0 && !vdso_patches_.empty() &&
+        !rseq_in_use_) {
       // Restartable sequences let the kernel write CPU numbers into the process at any
       // time, which replay cannot reproduce: fail the registration (as rr does); glibc
       // then reads the CPU number through getcpu, which is recorded.
@@ -191,6 +192,20 @@ void RecordSession::on_syscall_stop(Thread& t) {
   }
   if (e.sysno == SYS_mmap) {
     capture_mapped_file(e);
+  }
+  if (e.sysno == SYS_rseq && e.result == 0 && (e.args[2] & 1) == 0 && rseq_in_use_) {
+    // glibc aborts a new thread whose rseq registration fails once the process uses
+    // rseq, so let it succeed, then unregister at once and keep the area as it is left.
+    int deferred = 0;
+    auto un = inject_syscall(t.tid, injection_site_, SYS_rseq, {e.args[0], e.args[1], 1, e.args[3]},
+                             &deferred);
+    if (deferred != 0) {
+      t.pending_signal = deferred;
+    }
+    std::string area;
+    if (un && *un == 0 && mem.read(e.args[0], e.args[1], area)) {
+      e.outputs.push_back({e.args[0], std::move(area)});
+    }
   }
   record(e);
 }

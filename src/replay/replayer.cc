@@ -5,9 +5,11 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstring>
 #include <map>
 
@@ -26,7 +28,27 @@ namespace rwd {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kRflagsIgnored = 0x10000 | 0x100;  // RF and TF: set by stepping
+constexpr uint64_t kResumeFlag = 0x10000;
+constexpr uint64_t kRflagsIgnored = kResumeFlag | 0x100;  // RF and TF: set by stepping
+
+// Debug registers through the `struct user` area.
+constexpr size_t debugreg_offset(int i) {
+  return offsetof(struct user, u_debugreg) + static_cast<size_t>(i) * sizeof(long);
+}
+
+Status set_hw_breakpoint(pid_t tid, uint64_t addr) {
+  if (::ptrace(PTRACE_POKEUSER, tid, reinterpret_cast<void*>(debugreg_offset(0)),
+               reinterpret_cast<void*>(addr)) != 0 ||
+      ::ptrace(PTRACE_POKEUSER, tid, reinterpret_cast<void*>(debugreg_offset(7)),
+               reinterpret_cast<void*>(1)) != 0) {  // L0, execute, length 1
+    return fail_errno(errno, "cannot set a hardware breakpoint at {:#x}", addr);
+  }
+  return ok();
+}
+
+void clear_hw_breakpoint(pid_t tid) {
+  ::ptrace(PTRACE_POKEUSER, tid, reinterpret_cast<void*>(debugreg_offset(7)), nullptr);
+}
 
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 
@@ -120,7 +142,7 @@ class Replayer {
   // Records a divergence and returns the error that unwinds the replay.
   Error diverge(const Event& e, std::string actual, const user_regs_struct* regs = nullptr) {
     Divergence d;
-    d.event_index = index_;
+    d.event_index = index_ + 1;  // events are numbered from 1, as `rewind log` counts
     d.tid = e.tid;
     d.expected = format_event(e);
     d.actual = std::move(actual);
@@ -197,7 +219,6 @@ class Replayer {
   uint64_t heap_end_ = 0;  // page-aligned end of the brk area mapped so far
   bool done_ = false;
   bool tail_closed_ = false;
-  UniqueFd mem_;  // /proc/PID/mem of the replay, for breakpoints
   sigset_t chld_{};
 };
 
@@ -593,24 +614,12 @@ Status Replayer::on_point(RThread& t, const Event& e) {
   if (matches(*cur)) {
     return ok();
   }
+  // A hardware breakpoint (DR0) at the recorded instruction: every pass through it
+  // stops the thread before the instruction runs, and the resume flag (RF) lets it
+  // run the instruction on resume without stopping again.
   uint64_t bp = want->rip;
-  std::string original;
-  if (auto s = read_memory(pid_, bp, 1, original); !s) {
-    return std::unexpected(diverge(e, fmt::format("the recorded point {:#x} is not mapped", bp)));
-  }
-  if (!mem_) {
-    mem_ = UniqueFd(::open(fmt::format("/proc/{}/mem", pid_).c_str(), O_RDWR | O_CLOEXEC));
-  }
-  auto poke = [&](char byte) -> Status {
-    if (::pwrite(mem_.get(), &byte, 1, static_cast<off_t>(bp)) != 1) {
-      return fail_errno(errno, "cannot set a breakpoint at {:#x}", bp);
-    }
-    return ok();
-  };
-  auto insert = [&] { return poke('\xcc'); };
-  auto remove = [&] { return poke(original[0]); };
-  if (auto s = insert(); !s) {
-    return s;
+  if (auto s = set_hw_breakpoint(t.real, bp); !s) {
+    return std::unexpected(diverge(e, s.error().message));
   }
   auto started = std::chrono::steady_clock::now();
   std::optional<user_regs_struct> first_visit;
@@ -622,17 +631,16 @@ Status Replayer::on_point(RThread& t, const Event& e) {
     if (!st) {
       return std::unexpected(st.error());
     }
-    remove();
     auto regs = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
     bool trap = WIFSTOPPED(*st) && WSTOPSIG(*st) == SIGTRAP && (*st >> 16) == 0;
-    if (!trap || !regs || regs->rip != bp + 1) {
+    if (!trap || !regs || regs->rip != bp) {
+      clear_hw_breakpoint(t.real);
       return std::unexpected(diverge(e, "before reaching the point: " + describe_stop(t, *st),
                                      regs ? &*regs : nullptr));
     }
     ++result_.breakpoint_hits;
-    regs->rip = bp;
-    set_regs(t.real, *regs);
     if (matches(*regs)) {
+      clear_hw_breakpoint(t.real);
       return ok();
     }
     if (!first_visit) {
@@ -641,6 +649,7 @@ Status Replayer::on_point(RThread& t, const Event& e) {
     } else if (!tried_fast_forward) {
       tried_fast_forward = true;
       if (fast_forward(*first_visit, *regs, *want, first_memory)) {
+        clear_hw_breakpoint(t.real);
         want->orig_rax = regs->orig_rax;
         set_regs(t.real, *want);
         ++result_.fast_forwards;
@@ -648,25 +657,15 @@ Status Replayer::on_point(RThread& t, const Event& e) {
       }
     }
     if (std::chrono::steady_clock::now() - started > options_.stall_timeout) {
+      clear_hw_breakpoint(t.real);
       return std::unexpected(diverge(
           e, fmt::format("the point was not reached in {} s ({} passes through {:#x})",
                          options_.stall_timeout.count(), hits, bp),
           &*regs));
     }
     ++hits;
-    // Another visit of the same instruction: step over it and wait for the next one.
-    auto step = resume(t, PTRACE_SYSEMU_SINGLESTEP, e);
-    if (!step) {
-      return std::unexpected(step.error());
-    }
-    if (!WIFSTOPPED(*step) || WSTOPSIG(*step) != SIGTRAP) {
-      auto r = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
-      return std::unexpected(diverge(e, "before reaching the point: " + describe_stop(t, *step),
-                                     r ? &*r : nullptr));
-    }
-    if (auto s = insert(); !s) {
-      return s;
-    }
+    regs->eflags |= kResumeFlag;  // another pass: run this instruction and go on
+    set_regs(t.real, *regs);
   }
 }
 
@@ -948,15 +947,22 @@ Result<ReplayResult> Replayer::run() {
             entry && static_cast<int64_t>(entry->orig_rax) == e.sysno) {
           it->second.pending_entry = false;
           failure = emulate(it->second, e, *entry);
+          result_.events = ++index_;
           return true;
         }
+      }
+      if (e.type == EventType::kThreadExit || e.type == EventType::kProcessExit ||
+          (e.type == EventType::kSignal && e.fatal) ||
+          (e.type == EventType::kSyscall && !e.completed)) {
+        result_.events = ++index_;  // the process ending as recorded: nothing to run
+        return true;
       }
       tail_closed_ = true;
     }
     if (done_ || !failure) {
       return true;  // keep counting
     }
-    if (options_.until && index_ > *options_.until) {
+    if (options_.until && index_ >= *options_.until) {
       result_.end = "--until";
       done_ = true;
       return true;

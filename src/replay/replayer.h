@@ -33,14 +33,14 @@ namespace rwd {
 
 struct ReplayOptions {
   bool verify = false;
-  std::optional<uint64_t> until;  // stop after this event index (0-based)
+  std::optional<uint64_t> until;  // replay only the first N events
   // A thread that runs this long without reaching its next event is reported as a
   // divergence instead of hanging (a damaged log can ask for the impossible).
   std::chrono::seconds stall_timeout{60};
 };
 
 struct Divergence {
-  uint64_t event_index = 0;
+  uint64_t event_index = 0;  // from 1
   uint32_t tid = 0;
   std::string expected;
   std::string actual;

@@ -332,19 +332,38 @@ Status RecordSession::prepare_for_replay() {
                       "replay may diverge");
     return ok();
   }
-  auto patches = vdso_patches(image, vdso->start);
-  if (patches) {
-    for (auto& [tid, t] : threads_) {
-      auto regs = get_regs(tid);
-      for (const auto& p : *patches) {
-        if (regs && regs->rip > p.addr && regs->rip < p.addr + p.replacement.size()) {
-          warn_once("vdso-busy", fmt::format("thread {} was inside the vDSO's {} when rewind "
-                                             "attached; that call's time is not recorded",
-                                             tid, p.symbol));
-        }
+  // A thread stopped inside the vDSO would go on reading the kernel's clock data (the
+  // vvar page, which replay does not have): step it out of the vDSO first.
+  for (auto& [tid, t] : threads_) {
+    auto regs = get_regs(tid);
+    auto inside = [&](const user_regs_struct& r) {
+      return r.rip >= vdso->start && r.rip < vdso->end;
+    };
+    if (!regs || !inside(*regs) || restart_pending(*regs)) {
+      continue;
+    }
+    for (int step = 0; step < 100000 && regs && inside(*regs); ++step) {
+      if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
+        break;
       }
+      auto st = wait_thread(tid);
+      if (!st || !WIFSTOPPED(*st)) {
+        break;
+      }
+      int sig = WSTOPSIG(*st);
+      if ((*st >> 16) == 0 && sig != SIGTRAP) {
+        t->pending_signal = sig;  // delivered when the thread next runs
+      }
+      regs = get_regs(tid);
+    }
+    if (regs && inside(*regs)) {
+      warn_once("vdso-busy", fmt::format("thread {} was inside the vDSO when rewind attached "
+                                         "and could not be moved out; its clock read may not "
+                                         "replay",
+                                         tid));
     }
   }
+  auto patches = vdso_patches(image, vdso->start);
   if (!patches || !apply_patches(pid_, *patches)) {
     warn_once("vdso", fmt::format("the vDSO time functions could not be patched ({}): clock "
                                   "reads are not recorded and replay may diverge",
@@ -439,8 +458,28 @@ void RecordSession::undo_replay_support() {
                  "syscall when rewind detached",
                  pid_);
   }
+  // A thread stopped inside a patched function would resume in the middle of the
+  // original instructions: step it out (it sits on the stub's `ret`), or keep the patch.
+  for (auto& [tid, t] : threads_) {
+    auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));
+    for (const auto& p : vdso_patches_) {
+      if (!regs || regs->rip <= p.addr || regs->rip >= p.addr + p.replacement.size()) {
+        continue;
+      }
+      uint64_t ret_to = 0;
+      if (regs->rip == p.addr + p.replacement.size() - 1 && mem_ &&
+          mem_->read_into(regs->rsp, &ret_to, 8) == 8) {
+        regs->rip = ret_to;
+        regs->rsp += 8;
+        set_regs(tid, *regs);
+      } else {
+        left = true;
+      }
+    }
+  }
   if (left) {
-    // The vDSO's clock functions use rdtsc: keep them as syscalls where rdtsc traps.
+    // Keep the clock functions as syscalls: correct everywhere, and rdtsc-free where
+    // rdtsc still traps.
     vdso_patches_.clear();
     return;
   }

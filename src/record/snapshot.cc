@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "common/files.h"
 #include "common/unique_fd.h"
 #include "common/sha256.h"
@@ -79,6 +81,14 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
     }
     threads.push_back(std::move(j));
   }
+  // Files mapped for their data (not an executable's segments) are not bundled: their
+  // mapped contents are saved like memory, so that replay never needs the file.
+  std::set<std::string> code_files;
+  for (const auto& m : maps) {
+    if (m.is_file() && m.executable()) {
+      code_files.insert(m.path);
+    }
+  }
   nlohmann::json regions = nlohmann::json::array();
   TargetMemory mem(pid);
   UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", pid).c_str(), O_RDONLY | O_CLOEXEC));
@@ -87,8 +97,9 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
     nlohmann::json r = {{"start", m.start}, {"end", m.end},     {"perms", m.perms},
                         {"offset", m.offset}, {"dev", m.dev},   {"inode", m.inode},
                         {"path", m.path},   {"saved", false}};
-    bool file_copies = !snapshot_saves_contents(m) && m.is_file() && !m.shared() && pagemap &&
-                       (m.readable() || m.executable());
+    bool data_file = m.is_file() && !code_files.count(m.path) && !snapshot_saves_contents(m);
+    bool file_copies = !data_file && !snapshot_saves_contents(m) && m.is_file() && !m.shared() &&
+                       pagemap && (m.readable() || m.executable());
     if (file_copies) {
       // The file holds these pages except the ones the process wrote (relocations,
       // patched code): save those.
@@ -107,7 +118,7 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
         r["pages_saved"] = "written";  // other pages are the file's
       }
     }
-    if (snapshot_saves_contents(m)) {
+    if (snapshot_saves_contents(m) || data_file) {
       // Anonymous pages never touched are not present and read as zeros: only pages
       // the process has used are copied, which keeps the attach pause short.
       std::vector<std::pair<uint64_t, uint64_t>> runs;

@@ -133,7 +133,7 @@ Status Builder::map_region(const ReplayRegion& r, uint64_t start) {
     if (auto s = write_memory(out_.pid, r.start, code); !s) {
       return std::unexpected(s.error());
     }
-  } else if (!r.path.empty() && r.path[0] == '/') {
+  } else if (!r.saved && !r.path.empty() && r.path[0] == '/') {
     // The file first; saved pages (written ones) are laid over it afterwards.
     auto file = bundled_file(r.path);
     if (!file) {

@@ -998,6 +998,11 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& path,
   if (!reader) {
     return std::unexpected(reader.error());
   }
+  if (reader->truncation() && options.verify) {
+    return fail("{}; without its final state it cannot be verified (replay it without "
+                "--verify to re-run what it holds)",
+                *reader->truncation());
+  }
   auto image = ReplayImage::load(*reader);
   if (!image) {
     return std::unexpected(image.error());

@@ -137,12 +137,23 @@ void apply_restart(user_regs_struct& regs) {
   regs.orig_rax = static_cast<uint64_t>(-1);
 }
 
-Result<int> wait_thread(pid_t tid) {
+Result<int> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
+  useconds_t nap = 50;
   for (;;) {
     int status = 0;
-    pid_t w = ::waitpid(tid, &status, __WALL);
+    pid_t w = ::waitpid(tid, &status, __WALL | (timeout ? WNOHANG : 0));
     if (w == tid) {
       return status;
+    }
+    if (w == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return fail("thread {} did not stop within {} ms (is its process being killed?)", tid,
+                    timeout->count());
+      }
+      ::usleep(nap);
+      nap = std::min<useconds_t>(nap * 2, 5000);
+      continue;
     }
     if (w < 0 && errno == EINTR) {
       continue;
@@ -178,7 +189,7 @@ Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
     if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
       return fail_errno(errno, "cannot run an injected syscall in thread {}", tid);
     }
-    auto st = wait_thread(tid);
+    auto st = wait_thread(tid, std::chrono::seconds(2));
     if (!st) {
       return std::unexpected(st.error());
     }

@@ -12,6 +12,8 @@
 #include <sys/user.h>
 
 #include <array>
+#include <chrono>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -50,7 +52,8 @@ void apply_restart(user_regs_struct& regs);
 Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
                                std::array<uint64_t, 6> args, int* deferred_signal = nullptr);
 
-// Waits for the next stop or exit of one thread (retrying EINTR).
-Result<int> wait_thread(pid_t tid);
+// Waits for the next stop or exit of one thread (retrying EINTR). With a timeout, fails
+// when none comes in time (a thread of a process being killed may never report).
+Result<int> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout = {});
 
 }  // namespace rwd

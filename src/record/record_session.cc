@@ -98,6 +98,12 @@ void RecordSession::warn_once(const std::string& key, std::string message) {
 }
 
 void RecordSession::record(const Event& e) {
+  if (!writer_) {
+    // A signal or thread exit met while attaching, before the recording exists: it
+    // belongs right after the initial snapshot.
+    early_events_.push_back(e);
+    return;
+  }
   ++event_counts_[e.type];
   if (write_error_.empty()) {
     if (auto s = writer_->append_event(e); !s) {
@@ -389,6 +395,18 @@ Status RecordSession::take_initial_snapshot() {
     }
   }
   initial_maps_ = std::move(*maps);
+  for (auto& e : early_events_) {
+    if (e.type == EventType::kPoint) {
+      // Attaching may have moved the thread back onto an interrupted syscall: the
+      // signal arrives where the snapshot has it.
+      if (auto regs = get_regs(static_cast<pid_t>(e.tid))) {
+        e.regs = regs_bytes(*regs);
+        e.stack_hash = stack_hash(pid_, regs->rsp);
+      }
+    }
+    record(e);
+  }
+  early_events_.clear();
   return writer_->flush_events();
 }
 

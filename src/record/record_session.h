@@ -146,6 +146,7 @@ class RecordSession {
   pid_t pid_ = 0;
   Mode mode_ = Mode::kRecording;
   std::unique_ptr<RecordingWriter> writer_;
+  std::vector<Event> early_events_;  // met before writer_ exists (see record())
   std::unique_ptr<FileCollector> files_;
   std::map<pid_t, std::unique_ptr<Thread>> threads_;
   std::set<pid_t> seen_threads_;

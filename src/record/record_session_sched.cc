@@ -346,7 +346,7 @@ Status RecordSession::prepare_for_replay() {
       if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
         break;
       }
-      auto st = wait_thread(tid);
+      auto st = wait_thread(tid, std::chrono::seconds(2));
       if (!st || !WIFSTOPPED(*st)) {
         break;
       }
@@ -426,7 +426,7 @@ void RecordSession::undo_replay_support() {
         t->entry_regs = *regs;
         regs->orig_rax = static_cast<uint64_t>(-1);
         if (set_regs(tid, *regs) && ::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0) {
-          auto st = wait_thread(tid);
+          auto st = wait_thread(tid, std::chrono::seconds(2));
           if (st && WIFSTOPPED(*st) && WSTOPSIG(*st) == (SIGTRAP | 0x80)) {
             t->at_entry = false;
             t->preempt_skip = true;  // detach_all puts the call back
@@ -442,7 +442,14 @@ void RecordSession::undo_replay_support() {
     if (tsc_trapped_) {
       auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                                &deferred);
-      left = left || !rc || *rc != 0;
+      if (!rc) {
+        // The thread did not run it (the process is being killed, most likely): do not
+        // wait for the others too.
+        spdlog::debug("cannot re-enable rdtsc in thread {}: {}", tid, rc.error().message);
+        left = true;
+        break;
+      }
+      left = left || *rc != 0;
     }
     if (t->rseq_addr != 0) {
       auto rc = inject_syscall(tid, injection_site_, SYS_rseq,

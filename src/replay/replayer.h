@@ -58,7 +58,8 @@ struct ReplayResult {
   bool verified = false;
   std::string difference;  // first difference from the final state, when not verified
   uint64_t breakpoint_hits = 0;
-  uint64_t fast_forwards = 0;  // loops skipped ahead to a point (see replayer.cc)
+  uint64_t fast_forwards = 0;
+  uint64_t dead_stack_bytes = 0;  // below stack pointers, not compared by --verify  // loops skipped ahead to a point (see replayer.cc)
   uint64_t syscalls_emulated = 0;
   uint64_t syscalls_performed = 0;
   double seconds = 0;

@@ -83,6 +83,30 @@ void put_u64(std::string& out, uint64_t v) {
 
 namespace {
 
+// A syscall's number and six arguments (syscall and syscall-entry events).
+void put_call(std::string& out, const Event& e) {
+  put_u64(out, static_cast<uint64_t>(e.sysno));
+  for (uint64_t a : e.args) {
+    put_u64(out, a);
+  }
+}
+
+Status get_call(ByteReader& in, Event& e) {
+  auto nr = in.u64();
+  if (!nr) {
+    return std::unexpected(nr.error());
+  }
+  e.sysno = static_cast<int64_t>(*nr);
+  for (auto& a : e.args) {
+    auto v = in.u64();
+    if (!v) {
+      return std::unexpected(v.error());
+    }
+    a = *v;
+  }
+  return ok();
+}
+
 void put_memory_list(std::string& out, const std::vector<MemoryBytes>& list) {
   put_u32(out, static_cast<uint32_t>(list.size()));
   for (const auto& m : list) {
@@ -129,10 +153,7 @@ void encode_event(const Event& e, std::string& out) {
   put_u64(out, e.time_ns);
   switch (e.type) {
     case EventType::kSyscall:
-      put_u64(out, static_cast<uint64_t>(e.sysno));
-      for (uint64_t a : e.args) {
-        put_u64(out, a);
-      }
+      put_call(out, e);
       put_u64(out, static_cast<uint64_t>(e.result));
       put_u8(out, e.completed ? 1 : 0);
       put_memory_list(out, e.inputs);
@@ -154,10 +175,7 @@ void encode_event(const Event& e, std::string& out) {
       out.append(e.text);
       break;
     case EventType::kSyscallEntry:
-      put_u64(out, static_cast<uint64_t>(e.sysno));
-      for (uint64_t a : e.args) {
-        put_u64(out, a);
-      }
+      put_call(out, e);
       break;
     case EventType::kPoint:
       put_u8(out, static_cast<uint8_t>(e.reason));
@@ -212,17 +230,8 @@ Result<Event> decode_event(ByteReader& in) {
   e.time_ns = *time;
   switch (e.type) {
     case EventType::kSyscall: {
-      auto nr = in.u64();
-      if (!nr) {
-        return std::unexpected(nr.error());
-      }
-      e.sysno = static_cast<int64_t>(*nr);
-      for (auto& a : e.args) {
-        auto v = in.u64();
-        if (!v) {
-          return std::unexpected(v.error());
-        }
-        a = *v;
+      if (auto s = get_call(in, e); !s) {
+        return std::unexpected(s.error());
       }
       auto result = in.u64();
       auto completed = in.u8();
@@ -280,17 +289,8 @@ Result<Event> decode_event(ByteReader& in) {
       break;
     }
     case EventType::kSyscallEntry: {
-      auto nr = in.u64();
-      if (!nr) {
-        return std::unexpected(nr.error());
-      }
-      e.sysno = static_cast<int64_t>(*nr);
-      for (auto& a : e.args) {
-        auto v = in.u64();
-        if (!v) {
-          return std::unexpected(v.error());
-        }
-        a = *v;
+      if (auto s = get_call(in, e); !s) {
+        return std::unexpected(s.error());
       }
       break;
     }

@@ -22,6 +22,7 @@
 #include "record/proc_info.h"
 #include "record/ptrace_ops.h"
 #include "record/record_session.h"
+#include "record/syscall_table.h"
 
 namespace rwd {
 
@@ -40,38 +41,18 @@ constexpr uint64_t kMaxMappedCapture = 64ull << 20;
 
 constexpr int kRseqUnregister = 1;
 
-// Syscalls that usually wait: their thread gives up the CPU as it enters them.
+// Syscalls that usually wait (kSysBlocking in the syscall table): their thread gives up
+// the CPU as it enters them. A futex blocks only for its wait operations.
 bool blocks_right_away(const Event& e) {
-  switch (e.sysno) {
-    case SYS_futex: {
-      uint64_t op = e.args[1] & ~uint64_t{128 | 256};  // PRIVATE, CLOCK_REALTIME
-      return op == 0 || op == 6 || op == 9 || op == 11;  // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI
-    }
-    case SYS_epoll_wait:
-    case SYS_epoll_pwait:
-    case 441:  // epoll_pwait2
-    case SYS_poll:
-    case SYS_ppoll:
-    case SYS_select:
-    case SYS_pselect6:
-    case SYS_accept:
-    case SYS_accept4:
-    case SYS_nanosleep:
-    case SYS_clock_nanosleep:
-    case SYS_wait4:
-    case SYS_waitid:
-    case SYS_pause:
-    case SYS_rt_sigsuspend:
-    case SYS_rt_sigtimedwait:
-    case SYS_sched_yield:
-    case SYS_msgrcv:
-    case SYS_semop:
-    case SYS_semtimedop:
-    case 449:  // futex_waitv
-      return true;
-    default:
-      return false;
+  if (e.sysno == SYS_futex) {
+    uint64_t op = e.args[1] & ~uint64_t{128 | 256};  // PRIVATE, CLOCK_REALTIME
+    return op == 0 || op == 6 || op == 9 || op == 11;  // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI
   }
+  if (e.sysno == SYS_sched_yield) {
+    return true;  // not blocking, but a request to let the others run
+  }
+  const SyscallInfo* si = syscall_info(e.sysno);
+  return si != nullptr && (si->flags & kSysBlocking) != 0;
 }
 
 }  // namespace

@@ -149,6 +149,9 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   if (auto st = s->stop_all_threads(); !st) {
     return std::unexpected(st.error());
   }
+  if (auto st = s->catch_threads_born_while_attaching(); !st) {
+    return std::unexpected(st.error());
+  }
   if (auto st = s->write_start("attach"); !st) {
     return std::unexpected(st.error());
   }
@@ -208,6 +211,40 @@ Status RecordSession::seize_all_threads() {
   }
   return fail("cannot attach to pid {}: it keeps creating threads faster than rewind can "
               "attach", pid_);
+}
+
+// A thread whose clone was under way while rewind attached is traced automatically
+// (its parent was) but may not be known yet: it must be in the initial snapshot, or
+// replay would meet a thread it cannot create.
+Status RecordSession::catch_threads_born_while_attaching() {
+  for (int round = 0; round < 20; ++round) {
+    auto tids = read_tasks(pid_);
+    if (!tids) {
+      return fail("cannot attach to pid {}: {}", pid_, tids.error().message);
+    }
+    bool added = false;
+    for (pid_t tid : *tids) {
+      if (threads_.count(tid)) {
+        continue;
+      }
+      if (::ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(kTraceOptions)) != 0 &&
+          errno != EPERM) {
+        continue;  // gone already
+      }
+      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      auto st = wait_thread(tid, std::chrono::seconds(2));
+      if (!st) {
+        continue;
+      }
+      process_stop(tid, *st);
+      seen_threads_.insert(tid);
+      added = true;
+    }
+    if (!added) {
+      return stop_all_threads();
+    }
+  }
+  return stop_all_threads();
 }
 
 Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions& options) {
@@ -518,11 +555,15 @@ void RecordSession::detach_all() {
 }
 
 Status RecordSession::stop_all_threads() {
-  for (auto& [tid, t] : threads_) {
-    if (!t->stopped) {
-      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    Thread& t = *it->second;
+    if (!t.stopped && ::ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr) != 0 && errno == ESRCH) {
+      it = threads_.erase(it);  // gone, its exit already collected
+      continue;
     }
+    ++it;
   }
+  auto last_check = std::chrono::steady_clock::now();
   for (;;) {
     bool all = true;
     for (auto& [tid, t] : threads_) {
@@ -532,7 +573,7 @@ Status RecordSession::stop_all_threads() {
       return ok();
     }
     int status = 0;
-    pid_t tid = ::waitpid(-1, &status, __WALL);
+    pid_t tid = ::waitpid(-1, &status, __WALL | WNOHANG);
     if (tid < 0) {
       if (errno == EINTR) {
         continue;
@@ -543,11 +584,21 @@ Status RecordSession::stop_all_threads() {
       }
       return fail_errno(errno, "waiting for the threads of pid {} to stop", pid_);
     }
-    process_stop(tid, status);
-    auto it = threads_.find(tid);
-    if (it != threads_.end() && !it->second->stopped) {
-      resume(*it->second);
+    if (tid > 0) {
+      process_stop(tid, status);
+      continue;
     }
+    // Nothing yet: forget threads that no longer exist (a thread can vanish without a
+    // report to us while the process dies), then wait a little.
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_check > std::chrono::milliseconds(100)) {
+      last_check = now;
+      for (auto it = threads_.begin(); it != threads_.end();) {
+        bool exists = ::syscall(SYS_tgkill, pid_, it->first, 0) == 0 || errno != ESRCH;
+        it = !it->second->stopped && !exists ? threads_.erase(it) : std::next(it);
+      }
+    }
+    ::usleep(200);
   }
 }
 

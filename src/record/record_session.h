@@ -102,6 +102,7 @@ class RecordSession {
   RecordSession(RecordOptions options);
 
   Status seize_all_threads();
+  Status catch_threads_born_while_attaching();
   Status write_start(const std::string& mode);
   Status take_initial_snapshot();
   // Copies the mapped files on a helper thread while recording goes on.

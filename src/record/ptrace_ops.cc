@@ -76,28 +76,6 @@ Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes) {
   return ok();
 }
 
-Status read_memory(pid_t pid, uint64_t addr, size_t len, std::string& out) {
-  auto fd = open_mem(pid, O_RDONLY);
-  if (!fd) {
-    return fail_errno(errno, "cannot open the memory of pid {}", pid);
-  }
-  out.resize(len);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(fd.get(), out.data() + done, len - done, static_cast<off_t>(addr + done));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      out.resize(done);
-      return fail_errno(n < 0 ? errno : EIO, "cannot read {} bytes at {:#x} in pid {}", len,
-                        addr + done, pid);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ok();
-}
-
 uint64_t stack_hash(pid_t pid, uint64_t rsp) {
   constexpr size_t kWindow = 256;
   char buf[kWindow];
@@ -135,6 +113,14 @@ void apply_restart(user_regs_struct& regs) {
   regs.rax = block ? kSysRestartSyscall : regs.orig_rax;
   regs.rip -= 2;
   regs.orig_rax = static_cast<uint64_t>(-1);
+}
+
+user_regs_struct rerun_syscall(const user_regs_struct& entry) {
+  user_regs_struct regs = entry;
+  regs.rip -= 2;
+  regs.rax = regs.orig_rax;
+  regs.orig_rax = static_cast<uint64_t>(-1);
+  return regs;
 }
 
 Result<int> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout) {

@@ -31,8 +31,8 @@ Result<user_regs_struct> regs_from_bytes(std::string_view bytes);
 
 // Writes into the tracee through /proc/PID/mem, which also writes read-only and
 // PROT_NONE private mappings (as a debugger's breakpoints do).
+// (Reads go through TargetMemory.)
 Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes);
-Status read_memory(pid_t pid, uint64_t addr, size_t len, std::string& out);
 
 // Hash of the 256 bytes above the stack pointer (fewer where the mapping ends): with
 // the registers, it tells apart the visits of a loop that keeps its state on the stack.
@@ -44,6 +44,10 @@ bool restart_pending(const user_regs_struct& regs);
 // Applies the restart the kernel would apply when no signal handler runs: back to the
 // syscall instruction with the syscall number (or restart_syscall) in rax.
 void apply_restart(user_regs_struct& regs);
+
+// The registers of a thread at a syscall-entry stop (`entry`), set back onto its
+// syscall instruction so that it makes the call again when resumed.
+user_regs_struct rerun_syscall(const user_regs_struct& entry);
 
 // Runs `nr(args)` in the stopped thread `tid`, using the syscall instruction at `site`,
 // and restores its registers (a pending restart is applied first, see above). The

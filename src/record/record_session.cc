@@ -189,15 +189,19 @@ Status RecordSession::seize_all_threads() {
         if (err == ESRCH) {
           continue;  // the thread exited meanwhile
         }
-        detach_all();
-        threads_.clear();
-        if (err == EPERM) {
-          return fail("cannot attach to pid {}: operation not permitted (rewind needs "
-                      "CAP_SYS_PTRACE or the same user with kernel.yama.ptrace_scope=0; in "
-                      "Kubernetes add SYS_PTRACE to the sidecar, see docs/kubernetes.md)",
-                      pid_);
+        auto st = read_status(tid);
+        bool born_traced = err == EPERM && st && st->tracer_pid == ::getpid();
+        if (!born_traced) {  // (a thread created by one already seized is traced already)
+          detach_all();
+          threads_.clear();
+          if (err == EPERM) {
+            return fail("cannot attach to pid {}: operation not permitted (rewind needs "
+                        "CAP_SYS_PTRACE or the same user with kernel.yama.ptrace_scope=0; in "
+                        "Kubernetes add SYS_PTRACE to the sidecar, see docs/kubernetes.md)",
+                        pid_);
+          }
+          return fail_errno(err, "cannot attach to thread {} of pid {}", tid, pid_);
         }
-        return fail_errno(err, "cannot attach to thread {} of pid {}", tid, pid_);
       }
       auto t = std::make_unique<Thread>();
       t->tid = tid;
@@ -217,32 +221,8 @@ Status RecordSession::seize_all_threads() {
 // (its parent was) but may not be known yet: it must be in the initial snapshot, or
 // replay would meet a thread it cannot create.
 Status RecordSession::catch_threads_born_while_attaching() {
-  for (int round = 0; round < 20; ++round) {
-    auto tids = read_tasks(pid_);
-    if (!tids) {
-      return fail("cannot attach to pid {}: {}", pid_, tids.error().message);
-    }
-    bool added = false;
-    for (pid_t tid : *tids) {
-      if (threads_.count(tid)) {
-        continue;
-      }
-      if (::ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(kTraceOptions)) != 0 &&
-          errno != EPERM) {
-        continue;  // gone already
-      }
-      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
-      auto st = wait_thread(tid, std::chrono::seconds(2));
-      if (!st) {
-        continue;
-      }
-      process_stop(tid, *st);
-      seen_threads_.insert(tid);
-      added = true;
-    }
-    if (!added) {
-      return stop_all_threads();
-    }
+  if (auto st = seize_all_threads(); !st) {
+    return st;
   }
   return stop_all_threads();
 }
@@ -542,11 +522,7 @@ void RecordSession::detach_all() {
   for (auto& [tid, t] : threads_) {
     if (t->preempt_skip) {
       // Its syscall was skipped for a preemption: put it back so it runs after detach.
-      user_regs_struct regs = t->entry_regs;
-      regs.rip -= 2;
-      regs.rax = regs.orig_rax;
-      regs.orig_rax = static_cast<uint64_t>(-1);
-      set_regs(tid, regs);
+      set_regs(tid, rerun_syscall(t->entry_regs));
     }
     ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(
                                               static_cast<long>(t->pending_signal)));

@@ -304,10 +304,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         user_regs_struct regs{};
         PointReason reason = PointReason::kPreempt;
         if (t.preempt_skip) {
-          regs = t.entry_regs;  // back onto the syscall instruction, to run it again
-          regs.rip -= 2;
-          regs.rax = regs.orig_rax;
-          regs.orig_rax = static_cast<uint64_t>(-1);
+          regs = rerun_syscall(t.entry_regs);
           set_regs(t.tid, regs);
           t.preempt_skip = false;
           reason = PointReason::kPreemptAtSyscall;

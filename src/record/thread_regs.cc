@@ -28,17 +28,53 @@ Result<ThreadRegs> read_thread_regs(pid_t tid) {
   return r;
 }
 
+namespace {
+
+// Every general register by its name in the snapshot, in both directions.
+struct RegField {
+  const char* name;
+  unsigned long long user_regs_struct::*member;
+};
+constexpr RegField kRegFields[] = {
+    {"rax", &user_regs_struct::rax},         {"rbx", &user_regs_struct::rbx},
+    {"rcx", &user_regs_struct::rcx},         {"rdx", &user_regs_struct::rdx},
+    {"rsi", &user_regs_struct::rsi},         {"rdi", &user_regs_struct::rdi},
+    {"rbp", &user_regs_struct::rbp},         {"rsp", &user_regs_struct::rsp},
+    {"r8", &user_regs_struct::r8},           {"r9", &user_regs_struct::r9},
+    {"r10", &user_regs_struct::r10},         {"r11", &user_regs_struct::r11},
+    {"r12", &user_regs_struct::r12},         {"r13", &user_regs_struct::r13},
+    {"r14", &user_regs_struct::r14},         {"r15", &user_regs_struct::r15},
+    {"rip", &user_regs_struct::rip},         {"eflags", &user_regs_struct::eflags},
+    {"orig_rax", &user_regs_struct::orig_rax}, {"cs", &user_regs_struct::cs},
+    {"ss", &user_regs_struct::ss},           {"ds", &user_regs_struct::ds},
+    {"es", &user_regs_struct::es},           {"fs", &user_regs_struct::fs},
+    {"gs", &user_regs_struct::gs},           {"fs_base", &user_regs_struct::fs_base},
+    {"gs_base", &user_regs_struct::gs_base},
+};
+
+}  // namespace
+
+Result<user_regs_struct> regs_from_json(const nlohmann::json& regs) {
+  if (!regs.is_object()) {
+    return fail("the snapshot holds no registers for a thread");
+  }
+  user_regs_struct r{};
+  for (const auto& f : kRegFields) {
+    auto it = regs.find(f.name);
+    if (it == regs.end() || !it->is_number_integer()) {
+      return fail("the snapshot's register {} is missing or not a number", f.name);
+    }
+    r.*f.member = it->is_number_unsigned() ? it->get<uint64_t>()
+                                           : static_cast<uint64_t>(it->get<int64_t>());
+  }
+  return r;
+}
+
 nlohmann::json ThreadRegs::json() const {
-  const auto& g = gp;
-  nlohmann::json regs = {
-      {"rax", g.rax}, {"rbx", g.rbx}, {"rcx", g.rcx}, {"rdx", g.rdx},
-      {"rsi", g.rsi}, {"rdi", g.rdi}, {"rbp", g.rbp}, {"rsp", g.rsp},
-      {"r8", g.r8},   {"r9", g.r9},   {"r10", g.r10}, {"r11", g.r11},
-      {"r12", g.r12}, {"r13", g.r13}, {"r14", g.r14}, {"r15", g.r15},
-      {"rip", g.rip}, {"eflags", g.eflags}, {"orig_rax", g.orig_rax},
-      {"cs", g.cs},   {"ss", g.ss},   {"ds", g.ds},   {"es", g.es},
-      {"fs", g.fs},   {"gs", g.gs},   {"fs_base", g.fs_base}, {"gs_base", g.gs_base},
-  };
+  nlohmann::json regs = nlohmann::json::object();
+  for (const auto& f : kRegFields) {
+    regs[f.name] = gp.*f.member;
+  }
   auto fp_bytes = std::span(reinterpret_cast<const uint8_t*>(&fp), sizeof fp);
   return {{"tid", tid},
           {"regs", regs},

@@ -25,4 +25,7 @@ struct ThreadRegs {
 
 Result<ThreadRegs> read_thread_regs(pid_t tid);
 
+// The general registers from a snapshot's "regs" object (the inverse of json()).
+Result<user_regs_struct> regs_from_json(const nlohmann::json& regs);
+
 }  // namespace rwd

@@ -17,6 +17,7 @@
 
 #include "record/proc_info.h"
 #include "record/ptrace_ops.h"
+#include "record/target_memory.h"
 #include "record/vdso_patch.h"
 
 namespace rwd {
@@ -314,6 +315,7 @@ Result<BuiltProcess> Builder::build() {
     }
     out_.threads.push_back(t);
   }
+  TargetMemory memory(child);
   for (size_t i = 0; i < image_.threads.size(); ++i) {
     const auto& ts = image_.threads[i];
     pid_t t = out_.threads[i];
@@ -325,9 +327,8 @@ Result<BuiltProcess> Builder::build() {
     // glibc threads have the kernel clear their tid on exit; restore that where the
     // snapshot shows glibc's thread block with this thread's id.
     uint64_t tid_addr = ts.regs.fs_base + kGlibcTidOffset;
-    std::string word;
-    if (ts.regs.fs_base != 0 && read_memory(child, tid_addr, 4, word) &&
-        std::memcmp(word.data(), &ts.tid, 4) == 0) {
+    pid_t word = 0;
+    if (ts.regs.fs_base != 0 && memory.read_into(tid_addr, &word, 4) == 4 && word == ts.tid) {
       sys(t, SYS_set_tid_address, {tid_addr});
     }
   }

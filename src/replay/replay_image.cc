@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "record/thread_regs.h"
+
 namespace rwd {
 
 namespace {
@@ -35,41 +37,6 @@ uint64_t u64_of(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>()
          : it != j.end() && it->is_number_integer() ? static_cast<uint64_t>(it->get<int64_t>())
                                                     : 0;
-}
-
-Result<user_regs_struct> regs_of(const nlohmann::json& j) {
-  user_regs_struct r{};
-  if (!j.is_object()) {
-    return fail("snapshot thread has no registers");
-  }
-  r.rax = u64_of(j, "rax");
-  r.rbx = u64_of(j, "rbx");
-  r.rcx = u64_of(j, "rcx");
-  r.rdx = u64_of(j, "rdx");
-  r.rsi = u64_of(j, "rsi");
-  r.rdi = u64_of(j, "rdi");
-  r.rbp = u64_of(j, "rbp");
-  r.rsp = u64_of(j, "rsp");
-  r.r8 = u64_of(j, "r8");
-  r.r9 = u64_of(j, "r9");
-  r.r10 = u64_of(j, "r10");
-  r.r11 = u64_of(j, "r11");
-  r.r12 = u64_of(j, "r12");
-  r.r13 = u64_of(j, "r13");
-  r.r14 = u64_of(j, "r14");
-  r.r15 = u64_of(j, "r15");
-  r.rip = u64_of(j, "rip");
-  r.eflags = u64_of(j, "eflags");
-  r.orig_rax = u64_of(j, "orig_rax");
-  r.cs = u64_of(j, "cs");
-  r.ss = u64_of(j, "ss");
-  r.ds = u64_of(j, "ds");
-  r.es = u64_of(j, "es");
-  r.fs = u64_of(j, "fs");
-  r.gs = u64_of(j, "gs");
-  r.fs_base = u64_of(j, "fs_base");
-  r.gs_base = u64_of(j, "gs_base");
-  return r;
 }
 
 }  // namespace
@@ -156,7 +123,7 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
   for (const auto& t : snap.value("threads", nlohmann::json::array())) {
     ReplayThreadState ts;
     ts.tid = static_cast<pid_t>(u64_of(t, "tid"));
-    auto regs = regs_of(t.value("regs", nlohmann::json()));
+    auto regs = regs_from_json(t.value("regs", nlohmann::json()));
     if (!regs) {
       return std::unexpected(regs.error());
     }

@@ -20,6 +20,7 @@
 #include "inspect/value_names.h"
 #include "record/proc_info.h"
 #include "record/ptrace_ops.h"
+#include "record/target_memory.h"
 #include "replay/process_builder.h"
 #include "replay/replay_image.h"
 
@@ -219,6 +220,7 @@ class Replayer {
   uint64_t heap_end_ = 0;  // page-aligned end of the brk area mapped so far
   bool done_ = false;
   bool tail_closed_ = false;
+  std::unique_ptr<TargetMemory> mem_;  // reads from the replay process
   sigset_t chld_{};
 };
 
@@ -469,8 +471,8 @@ Status Replayer::perform_clone(RThread& t, const Event& e, const user_regs_struc
   uint64_t parent_tid_at = e.args[2], child_tid_at = e.args[3];
   if (e.sysno == SYS_clone3) {
     std::string args;
-    if (auto s = read_memory(pid_, e.args[0], 32, args); !s) {
-      return s;
+    if (!mem_->read(e.args[0], 32, args) || args.size() != 32) {
+      return fail("cannot read the clone3 arguments at {:#x} in the replay", e.args[0]);
     }
     std::memcpy(&flags, args.data(), 8);
     std::memcpy(&child_tid_at, args.data() + 16, 8);
@@ -682,7 +684,7 @@ uint64_t Replayer::writable_memory_hash() {
     }
     constexpr uint64_t kChunk = 1 << 20;
     for (uint64_t at = m.start; at < m.end; at += kChunk) {
-      if (read_memory(pid_, at, std::min(kChunk, m.end - at), buf)) {
+      if (mem_->read(at, std::min(kChunk, m.end - at), buf)) {
         h = h * 31 + std::hash<std::string_view>{}(buf);
       }
     }
@@ -914,10 +916,10 @@ void Replayer::verify() {
     for (auto [from, to] : parts) {
       for (uint64_t addr = from; addr < to; addr += kChunk) {
         uint64_t n = std::min(kChunk, to - addr);
-        if (auto s = read_memory(pid_, addr, n, mine); !s) {
+        if (!mem_->read(addr, n, mine) || mine.size() != n) {
           result_.difference = fmt::format("memory at {:#x} ({} bytes) is not readable in the "
-                                           "replay: {}",
-                                           addr, n, s.error().message);
+                                           "replay",
+                                           addr, n);
           return;
         }
         std::string_view want(fs.core.data() + seg.file_offset + (addr - seg.vaddr), n);
@@ -949,6 +951,7 @@ Result<ReplayResult> Replayer::run() {
     return std::unexpected(built.error());
   }
   pid_ = built->pid;
+  mem_ = std::make_unique<TargetMemory>(pid_);
   result_.warnings = built->warnings;
   for (size_t i = 0; i < image_.threads.size(); ++i) {
     RThread t;

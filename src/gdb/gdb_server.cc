@@ -30,11 +30,9 @@ constexpr size_t kConsoleChunk = 1024;
 
 constexpr std::string_view kError = "E01";
 
-bool starts_with(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
-
 // "-1", "0", a hex tid, or "pPID.TID" (the multiprocess form, in case gdb uses it).
 std::optional<int64_t> parse_thread_id(std::string_view s) {
-  if (starts_with(s, "p")) {
+  if (s.starts_with("p")) {
     size_t dot = s.find('.');
     if (dot == std::string_view::npos) {
       return -1;  // "pPID": all threads of the process
@@ -283,17 +281,17 @@ Result<std::optional<std::string>> GdbServer::handle(std::string_view packet) {
 }
 
 Result<std::string> GdbServer::handle_query(std::string_view packet) {
-  if (starts_with(packet, "qSupported")) {
+  if (packet.starts_with("qSupported")) {
     return fmt::format(
         "PacketSize={:x};QStartNoAckMode+;qXfer:features:read+;qXfer:auxv:read+;"
         "qXfer:exec-file:read+;qXfer:threads:read+;ReverseContinue+;ReverseStep+;"
         "swbreak+;hwbreak+;vContSupported+;multiprocess-",
         kPacketSize);
   }
-  if (starts_with(packet, "qXfer:")) {
+  if (packet.starts_with("qXfer:")) {
     return handle_xfer(packet);
   }
-  if (packet == "qAttached" || starts_with(packet, "qAttached:")) {
+  if (packet == "qAttached" || packet.starts_with("qAttached:")) {
     // "Attached": gdb detaches rather than kills when the user quits, which leaves a
     // replay that could serve another gdb.
     return std::string("1");
@@ -314,7 +312,7 @@ Result<std::string> GdbServer::handle_query(std::string_view packet) {
   if (packet == "qsThreadInfo") {
     return std::string("l");
   }
-  if (starts_with(packet, "qThreadExtraInfo,")) {
+  if (packet.starts_with("qThreadExtraInfo,")) {
     auto id = parse_thread_id(packet.substr(17));
     for (const ThreadInfo& t : target_.threads()) {
       if (id && t.tid == static_cast<uint32_t>(*id)) {
@@ -323,10 +321,10 @@ Result<std::string> GdbServer::handle_query(std::string_view packet) {
     }
     return std::string(kError);
   }
-  if (starts_with(packet, "qRcmd,")) {
+  if (packet.starts_with("qRcmd,")) {
     return handle_monitor(packet.substr(6));
   }
-  if (starts_with(packet, "qSymbol")) {
+  if (packet.starts_with("qSymbol")) {
     return std::string("OK");  // rewind needs no symbol from gdb
   }
   // qTStatus (no tracepoints), qOffsets (gdb uses the ELF addresses) and anything else:
@@ -359,7 +357,9 @@ std::string GdbServer::handle_xfer(std::string_view packet) {
     return xfer_window(target_.auxv(), rest);
   }
   if (object == "exec-file") {
-    return xfer_window(target_.exec_file(), rest);
+    // An error, not an empty path: gdb would try to open "" and warn about it.
+    std::string path = target_.exec_file();
+    return path.empty() ? std::string("E00") : xfer_window(path, rest);
   }
   if (object == "threads") {
     return xfer_window(threads_xml(), rest);
@@ -409,10 +409,10 @@ Result<std::string> GdbServer::handle_v(std::string_view packet) {
   if (packet == "vCont?") {
     return std::string("vCont;c;C;s;S");
   }
-  if (starts_with(packet, "vCont;")) {
+  if (packet.starts_with("vCont;")) {
     return handle_vcont(packet.substr(6));
   }
-  if (packet == "vKill" || starts_with(packet, "vKill;")) {
+  if (packet == "vKill" || packet.starts_with("vKill;")) {
     done_ = true;
     return std::string("OK");
   }

@@ -198,6 +198,8 @@ TEST_F(GdbServerTest, ServesTargetDescriptionAuxvAndExecFile) {
   EXPECT_EQ(gdb_->xfer("auxv", ""), target_.auxv());
   EXPECT_EQ(gdb_->xfer("exec-file", "1092"), "/opt/app/bin/server");
   EXPECT_EQ(gdb_->ask("qXfer:features:read:other.xml:0,100"), "E00");
+  target_.exec_path.clear();
+  EXPECT_EQ(gdb_->ask("qXfer:exec-file:read:1092:0,100"), "E00");
   std::string threads = gdb_->xfer("threads", "");
   EXPECT_NE(threads.find("<thread id=\"1092\" name=\"main\">in main loop</thread>"),
             std::string::npos)

@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -112,12 +113,14 @@ class TestDebugTarget : public DebugTarget {
     if (run_until_interrupted) {
       // Runs "forever", as a long replay would, until gdb's Ctrl-C arrives.
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      running = true;
       while (!interrupted()) {
         if (std::chrono::steady_clock::now() > deadline) {
           return fail("never interrupted");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
+      running = false;
       return stop(StopKind::kSignal, SIGINT);
     }
     current_ = request.tid != 0 ? request.tid : current_;
@@ -155,6 +158,7 @@ class TestDebugTarget : public DebugTarget {
   std::vector<ResumeRequest> requests;
   std::optional<StopReason> next_stop;
   bool run_until_interrupted = false;
+  std::atomic<bool> running = false;  // inside a resume that waits for the interrupt
   std::string exec_path;
 
  private:

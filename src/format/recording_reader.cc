@@ -242,6 +242,29 @@ Status RecordingReader::copy_blob_to_fd(const BlobInfo& blob, int fd) const {
   return ok();
 }
 
+Result<std::vector<Event>> RecordingReader::read_event_chunk(size_t i) const {
+  if (i >= event_chunks_.size()) {
+    return fail("event chunk {} does not exist (the recording has {})", i, event_chunks_.size());
+  }
+  const auto& [off, h] = event_chunks_[i];
+  auto payload = read_payload(off, h);
+  if (!payload) {
+    return std::unexpected(payload.error().context(
+        fmt::format("event chunk at byte {} is damaged", off)));
+  }
+  std::vector<Event> events;
+  ByteReader in(*payload);
+  while (!in.empty()) {
+    auto e = decode_event(in);
+    if (!e) {
+      return std::unexpected(e.error().context(
+          fmt::format("event chunk at byte {} is damaged", off)));
+    }
+    events.push_back(std::move(*e));
+  }
+  return events;
+}
+
 Status RecordingReader::for_each_event(const std::function<bool(const Event&)>& fn) const {
   for (const auto& [off, h] : event_chunks_) {
     auto payload = read_payload(off, h);

@@ -67,6 +67,8 @@ class RecordingReader {
   uint64_t event_chunks() const { return event_chunks_.size(); }
   // Calls fn for every event in order until it returns false.
   Status for_each_event(const std::function<bool(const Event&)>& fn) const;
+  // The events of one event chunk, i < event_chunks() (for cursors that seek).
+  Result<std::vector<Event>> read_event_chunk(size_t i) const;
 
   uint64_t file_size() const { return file_size_; }
   const std::filesystem::path& path() const { return path_; }

@@ -1,0 +1,256 @@
+// ReplaySession: one live re-execution of a recording that can be driven step by step.
+//
+// The process is rebuilt from the initial snapshot (process_builder.h) and run under
+// ptrace with PTRACE_SYSEMU, one thread at a time in the recorded order:
+//   - every syscall is checked against the log (number and arguments) and its recorded
+//     effects written back instead of being executed (syscall_policy.h says which few
+//     are really performed: memory management, signal state, thread creation/exit);
+//   - rdtsc (trapped) returns the recorded value;
+//   - recorded preemptions and async signals are reached again with a breakpoint at the
+//     recorded instruction plus a register and stack comparison;
+//   - synchronous faults (the crash) happen by themselves.
+// The first event that does not match stops the session with a Divergence naming both
+// sides; the session is then dead (every call fails).
+//
+// Between two events exactly one thread runs: the thread of the next event, from where
+// it last stopped to the point where that event happens (its "segment"). run() goes
+// forward through events and segments until a stop condition: a breakpoint or
+// watchpoint, one instruction of a thread, an event index, or the end. Positions inside
+// a segment are reached exactly again by the same sequence of run() calls, which is
+// what replay_timeline.h builds time travel on.
+//
+// Ownership: a session owns its process (killed when the session is destroyed) and
+// must be used from one thread. Several sessions may live at once (checkpoints).
+//
+//   auto s = ReplaySession::start(reader, image, {});
+//   while (!(*s)->at_end()) { if (auto st = (*s)->step_event(); !st) break; }
+//   check_final_state(**s);   // final_state_check.h
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <chrono>
+#include <map>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "format/event_cursor.h"
+#include "format/recording_reader.h"
+#include "replay/replay_image.h"
+
+namespace rwd {
+
+class TargetMemory;
+
+struct ReplayOptions {
+  bool verify = false;
+  std::optional<uint64_t> until;  // replay only the first N events
+  // A thread that runs this long without reaching its next event is reported as a
+  // divergence instead of hanging (a damaged log can ask for the impossible).
+  std::chrono::seconds stall_timeout{60};
+};
+
+struct Divergence {
+  uint64_t event_index = 0;  // from 1
+  uint32_t tid = 0;
+  std::string expected;
+  std::string actual;
+  std::string registers;
+};
+
+// Counters and the outcome, filled in as the session runs.
+struct ReplayStats {
+  uint64_t events = 0;        // events replayed
+  bool reached_end = false;   // the log's end (or its final exit/crash) was reached
+  std::string end;            // how it ended: "exit_group", "exit", "crash", "end of log"
+  std::optional<int> end_signal;
+  uint64_t end_fault_addr = 0;
+  std::optional<Divergence> divergence;
+  uint64_t breakpoint_hits = 0;
+  uint64_t fast_forwards = 0;  // loops skipped ahead to a point (see replay_session.cc)
+  uint64_t syscalls_emulated = 0;
+  uint64_t syscalls_performed = 0;
+  std::vector<std::string> warnings;
+};
+
+enum class WatchType { kWrite, kAccess };
+
+struct Watchpoint {
+  uint64_t addr = 0;
+  uint32_t len = 1;  // 1, 2, 4 or 8, aligned
+  WatchType type = WatchType::kWrite;
+  auto operator<=>(const Watchpoint&) const = default;
+};
+
+// What makes run() stop besides events: software breakpoints (by address) and
+// hardware watchpoints (at most three).
+struct StopSet {
+  std::set<uint64_t> breakpoints;
+  std::set<Watchpoint> watchpoints;
+  bool empty() const { return breakpoints.empty() && watchpoints.empty(); }
+  bool operator==(const StopSet&) const = default;
+};
+
+struct RunRequest {
+  StopSet stops;
+  // Stop after thread `step_tid` has executed one instruction (0: not stepping).
+  uint32_t step_tid = 0;
+  // Stop once this many events have been replayed (at the start of the next segment).
+  std::optional<uint64_t> until_event;
+};
+
+enum class RunStop {
+  kBreakpoint,   // `tid` arrived at `addr`, one of the stop set's breakpoints
+  kWatchpoint,   // `tid` just accessed the watched `addr`
+  kStep,         // `tid` executed one instruction
+  kEventLimit,   // until_event reached
+  kEnd,          // the recording's end: exit, crash (end_signal) or end of log
+};
+
+struct RunResult {
+  RunStop stop = RunStop::kEnd;
+  uint32_t tid = 0;
+  uint64_t addr = 0;
+};
+
+class ReplaySession {
+ public:
+  static Result<std::unique_ptr<ReplaySession>> start(const RecordingReader& reader,
+                                                      const ReplayImage& image,
+                                                      ReplayOptions options);
+  ~ReplaySession();
+  ReplaySession(const ReplaySession&) = delete;
+  ReplaySession& operator=(const ReplaySession&) = delete;
+
+  // A copy of this session at its current position, as a new process (a fork of this
+  // one with its threads recreated). Needs every thread stopped between events, which
+  // they are whenever run() or step_event() has returned.
+  Result<std::unique_ptr<ReplaySession>> clone();
+
+  // Events replayed so far; the next event has this index (from 0).
+  uint64_t events_done() const { return events_done_; }
+  // The recorded end (exit, crash) was reached, or the log has no more events.
+  bool at_end() const { return done_; }
+  bool diverged() const { return stats_.divergence.has_value(); }
+  // The next event, or nullptr at the end of the log.
+  Result<const Event*> next_event() { return cursor_.peek(); }
+  // The thread whose segment comes next (runs until the next event), 0 at the end.
+  uint32_t segment_thread();
+
+  // Replays exactly one event (running its thread to it first).
+  Status step_event();
+  // Runs forward until one of the request's conditions, a divergence (an error) or
+  // the end. With a stop set, loop shortcuts that could skip a stop are not taken.
+  Result<RunResult> run(const RunRequest& request);
+
+  // The recorded thread ids alive now, in creation order.
+  std::vector<uint32_t> threads() const;
+  bool in_syscall(uint32_t tid) const;
+  Result<user_regs_struct> registers(uint32_t tid) const;
+  Result<user_fpregs_struct> fp_registers(uint32_t tid) const;
+  // Up to len bytes (fewer where memory ends).
+  Result<std::string> read_memory(uint64_t addr, size_t len) const;
+
+  const ReplayStats& stats() const { return stats_; }
+  const ReplayImage& image() const { return image_; }
+  pid_t pid() const { return pid_; }
+  // The replay's real thread id for a recorded one (0 if none).
+  pid_t real_tid(uint32_t tid) const;
+
+ private:
+  struct Thread {
+    pid_t real = 0;
+    uint32_t tid = 0;             // as recorded
+    bool pending_entry = false;   // stopped at the entry of the syscall the log is on
+    bool at_syscall_stop = true;  // current stop is a syscall stop (else a signal stop)
+    int resume_sig = 0;
+    bool alive = true;
+  };
+  enum class Reached { kTrigger, kUserStop };
+  struct SegmentStop {
+    Reached reached = Reached::kTrigger;
+    RunResult user;
+  };
+
+  ReplaySession(const RecordingReader& reader, const ReplayImage& image, ReplayOptions options);
+
+  Error diverge(const Event& e, std::string actual, const user_regs_struct* regs = nullptr);
+  Result<Thread*> thread_of(const Event& e);
+  Result<int> wait_stop(Thread& t, const Event& e);
+  Result<int> resume(Thread& t, int how, const Event& e);
+  std::string describe_stop(Thread& t, int status);
+
+  // Whether the event needs its thread to run before it happens.
+  bool needs_run(const Thread& t, const Event& e) const;
+  // Runs the event's thread until the event's trigger, stopping early for the request.
+  Result<SegmentStop> run_segment(Thread& t, const Event& e, const RunRequest& request);
+  Result<SegmentStop> run_to_point(Thread& t, const Event& e, const RunRequest& request);
+  // Applies the event with its thread at the trigger.
+  Status apply(const Event& e);
+
+  Status check_syscall_entry(Thread& t, const Event& e);
+  Status on_syscall(Thread& t, const Event& e);
+  Status emulate(Thread& t, const Event& e, const user_regs_struct& entry);
+  struct Performed {
+    int64_t rax = 0;
+    user_regs_struct regs{};
+    pid_t new_thread = 0;
+    bool exited = false;
+  };
+  Result<Performed> perform(Thread& t, const Event& e, user_regs_struct regs);
+  Status finish_performed(Thread& t, const Performed& p, const user_regs_struct& entry,
+                          int64_t result);
+  Status perform_mm(Thread& t, const Event& e, const user_regs_struct& entry);
+  Status perform_brk(Thread& t, const Event& e, const user_regs_struct& entry);
+  Status perform_clone(Thread& t, const Event& e, const user_regs_struct& entry);
+  Status perform_exit(Thread& t, const Event& e, const user_regs_struct& entry);
+  Status perform_plain(Thread& t, const Event& e, const user_regs_struct& entry);
+  Status write_outputs(const Event& e);
+  Status on_signal(Thread& t, const Event& e);
+  Status on_rdtsc(Thread& t, const Event& e);
+  bool point_matches(const Event& e, const user_regs_struct& want,
+                     const user_regs_struct& r) const;
+  uint64_t writable_memory_hash();
+  bool fast_forward(const user_regs_struct& first, const user_regs_struct& second,
+                    const user_regs_struct& want, uint64_t first_memory);
+  void finish_tail();
+
+  // Breakpoints and watchpoints are in the process only while a thread runs.
+  Status arm(Thread& t, const StopSet& stops, std::optional<uint64_t> point);
+  void disarm(Thread& t);
+  // Classifies a SIGTRAP stop of a running segment.
+  struct TrapKind {
+    bool breakpoint = false;  // at one of ours (rip already moved back)
+    bool watch = false;
+    uint64_t watch_addr = 0;
+    bool point = false;       // DR0 (the point's breakpoint)
+    bool step = false;
+  };
+  Result<TrapKind> classify_trap(Thread& t, const StopSet& stops);
+
+  const RecordingReader& reader_;
+  const ReplayImage& image_;
+  ReplayOptions options_;
+  ReplayStats stats_;
+  EventCursor cursor_;
+  pid_t pid_ = 0;
+  uint64_t syscall_site_ = 0;
+  std::vector<uint32_t> order_;  // recorded tids in creation order
+  std::map<uint32_t, Thread> threads_;
+  uint64_t events_done_ = 0;
+  uint64_t heap_end_ = 0;  // page-aligned end of the brk area mapped so far
+  bool done_ = false;
+  bool tail_closed_ = false;
+  bool broken_ = false;  // a divergence or an error: the process is no longer trusted
+  std::unique_ptr<TargetMemory> mem_;
+  std::map<uint64_t, char> inserted_;  // our int3s and the bytes they replaced
+  std::vector<Watchpoint> armed_watch_;  // DR1..DR3 in order
+};
+
+}  // namespace rwd

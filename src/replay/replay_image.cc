@@ -107,6 +107,11 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
   }
   ReplayImage img;
   img.pid = static_cast<pid_t>(u64_of(snap, "pid"));
+  if (auto a = snap.find("auxv"); a != snap.end() && a->is_string()) {
+    if (auto bytes = from_hex(a->get<std::string>())) {
+      img.auxv = std::move(*bytes);
+    }
+  }
   for (const auto& m : snap.value("maps", nlohmann::json::array())) {
     ReplayRegion r;
     r.start = u64_of(m, "start");

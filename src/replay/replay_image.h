@@ -67,6 +67,7 @@ struct ReplayImage {
   std::vector<ReplayThreadState> threads;  // the thread-group leader first
   std::vector<SignalAction> signal_actions;
   bool vdso_patched = false;
+  std::string auxv;  // the auxiliary vector at the start (for debuggers)
   std::optional<FinalState> final_state;
 
   static Result<ReplayImage> load(const RecordingReader& reader);

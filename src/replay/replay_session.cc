@@ -410,11 +410,21 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
     return run_to_point(t, e, request);
   }
   bool stepping = request.step_tid == t.tid;
-  if (auto s = arm(t, request.stops, std::nullopt); !s) {
+  for (;;) {
+  // A run never stops where it starts: a breakpoint at the current instruction is
+  // stepped over first (as gdb does), or every run from it would stop at once.
+  auto here = get_regs(t.real);
+  if (!here) {
+    return std::unexpected(here.error());
+  }
+  bool over = request.stops.breakpoints.count(here->rip) != 0;
+  StopSet armed = request.stops;
+  armed.breakpoints.erase(here->rip);
+  if (auto s = arm(t, armed, std::nullopt); !s) {
     disarm(t);
     return std::unexpected(s.error());
   }
-  auto st = resume(t, stepping ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
+  auto st = resume(t, stepping || over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
   disarm(t);
   if (!st) {
     return std::unexpected(st.error());
@@ -444,6 +454,12 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
     if (k->step && stepping) {
       return SegmentStop{Reached::kUserStop, {RunStop::kStep, t.tid, regs ? regs->rip : 0}};
     }
+    if (k->step && over) {
+      if (regs && request.stops.breakpoints.count(regs->rip)) {
+        return SegmentStop{Reached::kUserStop, {RunStop::kBreakpoint, t.tid, regs->rip}};
+      }
+      continue;  // stepped over the breakpoint: now run
+    }
   }
   if (WIFSTOPPED(status) && (status >> 16) == 0) {
     int sig = WSTOPSIG(status);
@@ -458,6 +474,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
   return std::unexpected(diverge(e, (e.type == EventType::kSignal ? "" : "before it: ") +
                                         describe_stop(t, status),
                                  regs ? &*regs : nullptr));
+  }
 }
 
 bool ReplaySession::point_matches(const Event& e, const user_regs_struct& want,
@@ -492,11 +509,18 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
   bool tried_fast_forward = false;
   uint64_t hits = 0;
   for (;;) {
-    if (auto s = arm(t, request.stops, bp); !s) {
+    auto here = get_regs(t.real);
+    if (!here) {
+      return std::unexpected(here.error());
+    }
+    bool over = request.stops.breakpoints.count(here->rip) != 0;
+    StopSet armed = request.stops;
+    armed.breakpoints.erase(here->rip);
+    if (auto s = arm(t, armed, bp); !s) {
       disarm(t);
       return std::unexpected(s.error());
     }
-    auto st = resume(t, stepping ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
+    auto st = resume(t, stepping || over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
     disarm(t);
     if (!st) {
       return std::unexpected(st.error());
@@ -527,6 +551,12 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
     }
     if (k->step && stepping) {
       return SegmentStop{Reached::kUserStop, {RunStop::kStep, t.tid, regs->rip}};
+    }
+    if (k->step && over) {
+      if (request.stops.breakpoints.count(regs->rip)) {
+        return SegmentStop{Reached::kUserStop, {RunStop::kBreakpoint, t.tid, regs->rip}};
+      }
+      continue;
     }
     if (!k->point || regs->rip != bp) {
       return std::unexpected(diverge(e, "before reaching the point: " + describe_stop(t, *st),
@@ -889,6 +919,7 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
       stats_.end = "crash";
       stats_.end_signal = e.signo;
       stats_.end_fault_addr = addr;
+      stats_.end_tid = t.tid;
       stats_.reached_end = true;
       done_ = true;
       return ok();
@@ -901,6 +932,7 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
     stats_.end = "crash";
     stats_.end_signal = e.signo;
     stats_.end_fault_addr = e.fault_addr;
+    stats_.end_tid = t.tid;
     stats_.reached_end = true;
     done_ = true;
     return ok();
@@ -1070,10 +1102,14 @@ Result<RunResult> ReplaySession::run(const RunRequest& request) {
       return std::unexpected(s.error());
     }
     cursor_.next();
+    if (history_->tid.size() == events_done_) {
+      history_->tid.push_back(tid);
+      history_->ran.push_back(ran);
+    }
     stats_.events = ++events_done_;
     if (request.step_tid != 0 && tid == request.step_tid && completes_instruction && !done_) {
       auto regs = registers(tid);
-      return RunResult{RunStop::kStep, tid, regs ? regs->rip : 0};
+      return RunResult{RunStop::kStep, tid, regs ? regs->rip : 0, true};
     }
   }
 }

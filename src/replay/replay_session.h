@@ -71,6 +71,7 @@ struct ReplayStats {
   std::string end;            // how it ended: "exit_group", "exit", "crash", "end of log"
   std::optional<int> end_signal;
   uint64_t end_fault_addr = 0;
+  uint32_t end_tid = 0;  // the thread that ended it (the crashing one)
   std::optional<Divergence> divergence;
   uint64_t breakpoint_hits = 0;
   uint64_t fast_forwards = 0;  // loops skipped ahead to a point (see replay_session.cc)
@@ -117,6 +118,16 @@ struct RunResult {
   RunStop stop = RunStop::kEnd;
   uint32_t tid = 0;
   uint64_t addr = 0;
+  // kStep: the instruction was the one an event completed (a syscall, rdtsc), so the
+  // session stands between two events rather than inside a segment.
+  bool between_events = false;
+};
+
+// What the session learned about each replayed event, shared by its clones: the
+// thread it belonged to and whether that thread ran to reach it.
+struct EventHistory {
+  std::vector<uint32_t> tid;
+  std::vector<bool> ran;
 };
 
 class ReplaySession {
@@ -158,6 +169,7 @@ class ReplaySession {
   Result<std::string> read_memory(uint64_t addr, size_t len) const;
 
   const ReplayStats& stats() const { return stats_; }
+  const EventHistory& history() const { return *history_; }
   const ReplayImage& image() const { return image_; }
   pid_t pid() const { return pid_; }
   // The replay's real thread id for a recorded one (0 if none).
@@ -249,6 +261,7 @@ class ReplaySession {
   bool tail_closed_ = false;
   bool broken_ = false;  // a divergence or an error: the process is no longer trusted
   std::unique_ptr<TargetMemory> mem_;
+  std::shared_ptr<EventHistory> history_ = std::make_shared<EventHistory>();
   std::map<uint64_t, char> inserted_;  // our int3s and the bytes they replaced
   std::vector<Watchpoint> armed_watch_;  // DR1..DR3 in order
 };

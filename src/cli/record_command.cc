@@ -7,8 +7,8 @@
 
 #include "cli/commands.h"
 #include "inspect/value_names.h"
-#include "record/proc_info.h"
 #include "record/record_session.h"
+#include "tracee/proc_info.h"
 
 namespace rwd::cli {
 

@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 #include "inspect/value_names.h"
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 

@@ -16,12 +16,12 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "record/proc_info.h"
 #include "record/final_core.h"
-#include "record/ptrace_ops.h"
 #include "record/snapshot.h"
-#include "record/syscall_table.h"
-#include "record/target_memory.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 

@@ -38,8 +38,8 @@
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
-#include "record/target_memory.h"
-#include "record/vdso_patch.h"
+#include "tracee/target_memory.h"
+#include "tracee/vdso_patch.h"
 
 namespace rwd {
 

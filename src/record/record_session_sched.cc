@@ -19,10 +19,10 @@
 #include <cstring>
 
 #include "common/log.h"
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
 #include "record/record_session.h"
-#include "record/syscall_table.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 

@@ -9,11 +9,11 @@
 #include <cstring>
 
 #include "common/log.h"
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
 #include "record/record_session.h"
-#include "record/syscall_table.h"
-#include "record/target_memory.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 

@@ -15,10 +15,10 @@
 #include <cstring>
 #include <map>
 
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
-#include "record/target_memory.h"
-#include "record/vdso_patch.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/target_memory.h"
+#include "tracee/vdso_patch.h"
 
 namespace rwd {
 

@@ -18,11 +18,11 @@
 #include "format/recording_reader.h"
 #include "inspect/syscall_formatter.h"
 #include "inspect/value_names.h"
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
-#include "record/target_memory.h"
 #include "replay/process_builder.h"
 #include "replay/replay_image.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 

@@ -1,4 +1,4 @@
-#include "record/ptrace_ops.h"
+#include "tracee/ptrace_ops.h"
 
 #include <fcntl.h>
 #include <sys/ptrace.h>

@@ -1,4 +1,4 @@
-#include "record/thread_regs.h"
+#include "tracee/thread_regs.h"
 
 #include <elf.h>
 #include <sys/ptrace.h>

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "inspect/value_names.h"
+#include "tracee/signals.h"
 #include "tracee/syscall_table.h"
 
 namespace rwd {

@@ -12,6 +12,7 @@
 #include "record/record_session.h"
 #include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
+#include "tracee/signals.h"
 #include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
 
@@ -21,11 +22,6 @@ namespace {
 
 // Largest capture of one syscall's output; larger writes are cut and warned about.
 constexpr uint64_t kMaxCapture = 64ull << 20;
-
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
 
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;

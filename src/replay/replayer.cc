@@ -22,6 +22,7 @@
 #include "replay/replay_image.h"
 #include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
+#include "tracee/signals.h"
 #include "tracee/target_memory.h"
 
 namespace rwd {

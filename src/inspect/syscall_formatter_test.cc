@@ -210,6 +210,10 @@ TEST(SyscallFormatter, OtherEvents) {
   Event te;
   te.type = EventType::kThreadExit;
   EXPECT_EQ(format_event(te), "+++ thread exited with 0 +++");
+  te.value = 2 << 8;  // the wait status of exit(2)
+  EXPECT_EQ(format_event(te), "+++ thread exited with 2 +++");
+  te.value = SIGKILL;
+  EXPECT_EQ(format_event(te), "+++ thread killed by SIGKILL +++");
   Event x;
   x.type = EventType::kExec;
   x.text = "/usr/bin/ls";

@@ -29,8 +29,8 @@ bool is_stop_signal(int sig) {
 
 }  // namespace
 
-void RecordSession::process_stop(pid_t tid, int status) {
-  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+void RecordSession::process_stop(pid_t tid, WaitStatus status) {
+  if (status.exited() || status.signaled()) {
     threads_.erase(tid);
     if (tid == owner_) {
       owner_ = 0;
@@ -42,7 +42,7 @@ void RecordSession::process_stop(pid_t tid, int status) {
       e.type = EventType::kProcessExit;
       e.tid = static_cast<uint32_t>(tid);
       e.time_ns = now_ns();
-      e.value = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      e.value = status.shell_status();
       result_.exit_status = static_cast<int>(e.value);
       if (mode_ != Mode::kPreExec && writer_) {
         record(e);
@@ -50,7 +50,7 @@ void RecordSession::process_stop(pid_t tid, int status) {
     }
     return;
   }
-  if (!WIFSTOPPED(status)) {
+  if (!status.stopped()) {
     return;
   }
   auto it = threads_.find(tid);
@@ -64,9 +64,9 @@ void RecordSession::process_stop(pid_t tid, int status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
-  int sig = WSTOPSIG(status);
-  int event = status >> 16;
-  if (sig == (SIGTRAP | 0x80)) {
+  int sig = status.stop_signal();
+  int event = status.ptrace_event();
+  if (status.is_syscall_stop()) {
     on_syscall_stop(t);
   } else if (event != 0) {
     on_event_stop(t, event, sig);

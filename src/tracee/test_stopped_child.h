@@ -29,6 +29,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "tracee/wait_status.h"
 
 // The child's call stack, extern "C" so debuggers print the plain names.
 extern "C" {
@@ -125,17 +126,17 @@ class StoppedChild {
       return fail_errno(errno, "write go");
     }
     int status = 0;
-    if (::waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status)) {
-      return fail("child {} did not stop (status {:#x})", pid, status);
+    if (::waitpid(pid, &status, __WALL) != pid || !WaitStatus(status).stopped()) {
+      return fail("child {} did not stop ({})", pid, WaitStatus(status).describe());
     }
-    child.signo_ = WSTOPSIG(status);
+    child.signo_ = WaitStatus(status).stop_signal();
     if (::ptrace(PTRACE_GETSIGINFO, pid, nullptr, &child.siginfo_) != 0) {
       return fail_errno(errno, "PTRACE_GETSIGINFO");
     }
     child.tids_.push_back(pid);
     for (pid_t tid : others) {
       if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 ||
-          ::waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status)) {
+          ::waitpid(tid, &status, __WALL) != tid || !WaitStatus(status).stopped()) {
         return fail("thread {} did not stop", tid);
       }
       child.tids_.push_back(tid);

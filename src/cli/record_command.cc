@@ -6,9 +6,9 @@
 #include <ctime>
 
 #include "cli/commands.h"
-#include "inspect/value_names.h"
-#include "record/proc_info.h"
 #include "record/record_session.h"
+#include "tracee/proc_info.h"
+#include "tracee/signals.h"
 
 namespace rwd::cli {
 

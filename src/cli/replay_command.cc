@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "inspect/value_names.h"
 #include "replay/replayer.h"
 #include "replay/verification.h"
+#include "tracee/signals.h"
 
 namespace rwd::cli {
 

@@ -25,7 +25,7 @@ enum class EventType : uint8_t {
   kSyscall = 1,      // a completed (or, at stop, pending) syscall
   kSignal = 2,       // a signal delivered to a thread (fatal or handled)
   kThreadStart = 3,  // `value` = new thread's tid, recorded on the parent
-  kThreadExit = 4,   // `value` = exit status
+  kThreadExit = 4,   // `value` = the thread's wait status (exit(2) is 0x200)
   kExec = 5,         // `text` = new executable path
   kProcessExit = 6,  // `value` = exit status (or 128+signal)
   // Format version 2: what deterministic replay needs.

@@ -8,7 +8,7 @@
 
 #include "common/files.h"
 #include "record/core_collector.h"
-#include "record/test_stopped_child.h"
+#include "tracee/test_stopped_child.h"
 
 namespace rwd {
 namespace {
@@ -54,7 +54,7 @@ TEST_F(BacktraceTest, CrashingThreadFirstWithFunctionsFilesAndLines) {
   auto child = StoppedChild::start(CrashKind::kSegv, 2);
   ASSERT_TRUE(child) << child.error().message;
   auto core = dir_->path() / "core";
-  ASSERT_TRUE(child->write_core(core));
+  ASSERT_TRUE(write_process_core_file(core, child->pid(), child->tids(), &child->siginfo()));
   make_root(child->pid());
 
   BacktraceOptions opts;
@@ -87,7 +87,7 @@ TEST_F(BacktraceTest, AllThreadsStartWithTheChosenOne) {
   auto child = StoppedChild::start(CrashKind::kStop, 2);
   ASSERT_TRUE(child) << child.error().message;
   auto core = dir_->path() / "core";
-  ASSERT_TRUE(child->write_core(core));
+  ASSERT_TRUE(write_process_core_file(core, child->pid(), child->tids(), &child->siginfo()));
   make_root(child->pid());
 
   BacktraceOptions opts;

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "inspect/syscall_formatter.h"
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 

@@ -10,7 +10,9 @@
 
 #include "common/error.h"
 #include "inspect/value_names.h"
-#include "record/syscall_table.h"
+#include "tracee/signals.h"
+#include "tracee/syscall_table.h"
+#include "tracee/wait_status.h"
 
 namespace rwd {
 
@@ -626,8 +628,14 @@ std::string format_event(const Event& e) {
     }
     case EventType::kThreadStart:
       return fmt::format("+++ new thread {} +++", e.value);
-    case EventType::kThreadExit:
-      return fmt::format("+++ thread exited with {} +++", e.value);
+    case EventType::kThreadExit: {
+      // `value` is the thread's wait status (PTRACE_GETEVENTMSG at its exit stop).
+      WaitStatus status(static_cast<int>(e.value));
+      if (status.exited()) {
+        return fmt::format("+++ thread exited with {} +++", status.exit_code());
+      }
+      return fmt::format("+++ thread {} +++", status.describe());
+    }
     case EventType::kExec:
       return fmt::format("+++ exec {} +++", quote_bytes(e.text));
     case EventType::kProcessExit:

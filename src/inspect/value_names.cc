@@ -7,6 +7,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "tracee/signals.h"
+
 namespace rwd {
 
 namespace {
@@ -59,25 +61,7 @@ std::string_view find(std::initializer_list<Named> names, uint64_t value) {
   return {};
 }
 
-constexpr std::string_view kSignals[] = {
-    "0",         "SIGHUP",  "SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT",
-    "SIGBUS",    "SIGFPE",  "SIGKILL",   "SIGUSR1", "SIGSEGV",  "SIGUSR2", "SIGPIPE",
-    "SIGALRM",   "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",  "SIGSTOP", "SIGTSTP",
-    "SIGTTIN",   "SIGTTOU", "SIGURG",    "SIGXCPU", "SIGXFSZ",  "SIGVTALRM", "SIGPROF",
-    "SIGWINCH",  "SIGIO",   "SIGPWR",    "SIGSYS",
-};
-
 }  // namespace
-
-std::string signal_name(int sig) {
-  if (sig >= 0 && static_cast<size_t>(sig) < std::size(kSignals)) {
-    return std::string(kSignals[sig]);
-  }
-  if (sig >= 32 && sig <= 64) {
-    return sig == 32 ? "SIGRTMIN" : fmt::format("SIGRT_{}", sig - 32);
-  }
-  return std::to_string(sig);
-}
 
 std::string open_flags_text(uint64_t flags) {
   static constexpr std::string_view kAccess[] = {"O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"};

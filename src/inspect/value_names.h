@@ -1,8 +1,7 @@
-// Names for the numbers syscalls pass around (signals, O_*, PROT_*, MAP_*, FUTEX_*...),
-// as strace prints them. Used by the syscall formatter; every function accepts any
-// value and falls back to a number for what it does not know.
+// Names for the numbers syscalls pass around (O_*, PROT_*, MAP_*, FUTEX_*...), as strace
+// prints them. Used by the syscall formatter; every function accepts any value and falls
+// back to a number for what it does not know. Signal names are tracee/signals.h.
 //
-//   signal_name(11)                 -> "SIGSEGV"
 //   open_flags_text(O_RDONLY|O_CLOEXEC) -> "O_RDONLY|O_CLOEXEC"
 #pragma once
 
@@ -10,11 +9,10 @@
 #include <string>
 #include <string_view>
 
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 
-std::string signal_name(int sig);
 std::string open_flags_text(uint64_t flags);
 std::string prot_text(uint64_t prot);
 std::string mmap_flags_text(uint64_t flags);

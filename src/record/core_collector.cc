@@ -272,4 +272,13 @@ Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
   return write_elf_core(fd, *proc, threads, *maps, *mem);
 }
 
+Status write_process_core_file(const std::filesystem::path& path, pid_t pid,
+                               std::span<const pid_t> tids, const siginfo_t* first_siginfo) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) {
+    return fail_errno(errno, "cannot create {}", path.string());
+  }
+  return write_process_core(fd.get(), pid, tids, first_siginfo);
+}
+
 }  // namespace rwd

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <filesystem>
 #include <span>
 #include <vector>
 
@@ -51,5 +52,8 @@ Result<CoreMemoryReader> proc_mem_reader(pid_t pid);
 // debuggers select and gets `first_siginfo` (nullptr when it stopped for no signal).
 Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
                           const siginfo_t* first_siginfo);
+// The same, into a new file at `path` (replaced if it exists).
+Status write_process_core_file(const std::filesystem::path& path, pid_t pid,
+                               std::span<const pid_t> tids, const siginfo_t* first_siginfo);
 
 }  // namespace rwd

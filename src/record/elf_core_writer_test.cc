@@ -12,7 +12,7 @@
 #include "common/files.h"
 #include "common/subprocess.h"
 #include "record/core_collector.h"
-#include "record/test_stopped_child.h"
+#include "tracee/test_stopped_child.h"
 
 namespace rwd {
 namespace {
@@ -59,7 +59,7 @@ TEST_F(ElfCoreWriter, GdbShowsStackAndGlobalOfStoppedProcess) {
   ASSERT_TRUE(child) << child.error().message;
   EXPECT_EQ(child->stop_signal(), SIGSTOP);
   auto core = dir_->path() / "core";
-  ASSERT_TRUE(child->write_core(core));
+  ASSERT_TRUE(write_process_core_file(core, child->pid(), child->tids(), &child->siginfo()));
 
   std::string out = run_gdb(core, {"bt", "print/x global_marker"});
   EXPECT_NE(out.find("crash_c"), std::string::npos) << out;
@@ -79,7 +79,7 @@ TEST_F(ElfCoreWriter, GdbShowsCrashSignalAndFaultAddressAndAllThreads) {
   ASSERT_EQ(child->stop_signal(), SIGSEGV);
   ASSERT_EQ(child->tids().size(), 1u + kExtraThreads);
   auto core = dir_->path() / "core";
-  ASSERT_TRUE(child->write_core(core));
+  ASSERT_TRUE(write_process_core_file(core, child->pid(), child->tids(), &child->siginfo()));
 
   std::string out = run_gdb(core, {"bt", "print $_siginfo.si_signo",
                                    "print $_siginfo._sifields._sigfault.si_addr",
@@ -102,7 +102,7 @@ TEST_F(ElfCoreWriter, CoreHasNotesAndSkipsUnreadableMappings) {
   auto child = StoppedChild::start(CrashKind::kStop, 1);
   ASSERT_TRUE(child) << child.error().message;
   auto core = dir_->path() / "core";
-  ASSERT_TRUE(child->write_core(core));
+  ASSERT_TRUE(write_process_core_file(core, child->pid(), child->tids(), &child->siginfo()));
   auto bytes = read_file(core);
   ASSERT_TRUE(bytes);
   ASSERT_GE(bytes->size(), sizeof(Elf64_Ehdr));

@@ -11,7 +11,7 @@
 
 #include "common/sha256.h"
 #include "common/unique_fd.h"
-#include "record/target_memory.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 

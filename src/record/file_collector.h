@@ -20,7 +20,7 @@
 
 #include "common/error.h"
 #include "format/recording_writer.h"
-#include "record/proc_info.h"
+#include "tracee/proc_info.h"
 
 namespace rwd {
 

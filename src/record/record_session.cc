@@ -16,12 +16,12 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "record/proc_info.h"
 #include "record/final_core.h"
-#include "record/ptrace_ops.h"
 #include "record/snapshot.h"
-#include "record/syscall_table.h"
-#include "record/target_memory.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 
@@ -256,7 +256,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   ::close(err_pipe[1]);
   UniqueFd err_read(err_pipe[0]);
   int status = 0;
-  if (::waitpid(child, &status, WUNTRACED) != child || !WIFSTOPPED(status)) {
+  if (::waitpid(child, &status, WUNTRACED) != child || !WaitStatus(status).stopped()) {
     return fail("cannot launch {}: the child did not start", options.command[0]);
   }
   std::unique_ptr<RecordSession> s(new RecordSession(options));
@@ -274,12 +274,13 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   ::kill(child, SIGCONT);
   // Run to the exec; nothing before it belongs to the recording.
   for (;;) {
-    int st = 0;
-    pid_t w = ::waitpid(child, &st, __WALL);
+    int raw = 0;
+    pid_t w = ::waitpid(child, &raw, __WALL);
     if (w < 0 && errno == EINTR) {
       continue;
     }
-    if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+    WaitStatus st(raw);
+    if (w < 0 || st.exited() || st.signaled()) {
       s->threads_.clear();
       int e = 0;
       if (::read(err_read.get(), &e, sizeof e) == sizeof e) {
@@ -287,16 +288,16 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
       }
       return fail("cannot run {}: it exited before exec", options.command[0]);
     }
-    int event = st >> 16;
+    int event = st.ptrace_event();
     if (event == PTRACE_EVENT_EXEC) {
       // On to the end of execve: the new program's first instruction.
       ::ptrace(PTRACE_SYSCALL, child, nullptr, nullptr);
       continue;
     }
-    if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+    if (st.is_syscall_stop()) {
       break;  // execve's syscall-exit stop
     }
-    int sig = WSTOPSIG(st);
+    int sig = st.stop_signal();
     bool deliver = event == 0 && sig != SIGSTOP && sig != SIGCONT && sig != SIGTRAP;
     ::ptrace(PTRACE_CONT, child, nullptr, reinterpret_cast<void*>(deliver ? sig : 0));
   }
@@ -491,18 +492,18 @@ void RecordSession::detach_all() {
     if (!t->stopped) {
       // PTRACE_DETACH needs a stopped tracee; interrupt and wait for this one thread.
       ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
-      int st = 0;
+      int raw = 0;
       while (true) {
-        pid_t w = ::waitpid(tid, &st, __WALL);
+        pid_t w = ::waitpid(tid, &raw, __WALL);
         if (w < 0 && errno == EINTR) {
           continue;
         }
         break;
       }
-      if (WIFSTOPPED(st)) {
-        int sig = WSTOPSIG(st);
-        int event = st >> 16;
-        if (event == 0 && sig != (SIGTRAP | 0x80)) {
+      WaitStatus st(raw);
+      if (st.stopped()) {
+        int sig = st.stop_signal();
+        if (st.ptrace_event() == 0 && !st.is_syscall_stop()) {
           t->pending_signal = sig;  // a signal on its way: deliver it on detach
         }
       } else {
@@ -561,7 +562,7 @@ Status RecordSession::stop_all_threads() {
       return fail_errno(errno, "waiting for the threads of pid {} to stop", pid_);
     }
     if (tid > 0) {
-      process_stop(tid, status);
+      process_stop(tid, WaitStatus(status));
       continue;
     }
     // Nothing yet: forget threads that no longer exist (a thread can vanish without a
@@ -729,7 +730,7 @@ Result<RecordResult> RecordSession::run() {
         ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
         return fail_errno(errno, "waiting for pid {}", pid_);
       }
-      process_stop(tid, status);
+      process_stop(tid, WaitStatus(status));
       if (finished_) {
         break;
       }
@@ -758,7 +759,7 @@ Result<RecordResult> RecordSession::run() {
     // Our own child: reap it so its exit is reported.
     int status = 0;
     if (::waitpid(pid_, &status, 0) == pid_) {
-      result_.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      result_.exit_status = WaitStatus(status).shell_status();
     }
   }
   if (!write_error_.empty()) {

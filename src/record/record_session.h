@@ -38,8 +38,9 @@
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
-#include "record/target_memory.h"
-#include "record/vdso_patch.h"
+#include "tracee/target_memory.h"
+#include "tracee/vdso_patch.h"
+#include "tracee/wait_status.h"
 
 namespace rwd {
 
@@ -114,7 +115,7 @@ class RecordSession {
   void enqueue_all();
   void detach_all();
   // Handles one wait status; leaves the thread stopped (the caller resumes).
-  void process_stop(pid_t tid, int status);
+  void process_stop(pid_t tid, WaitStatus status);
   void on_syscall_stop(Thread& t);
   void on_signal_stop(Thread& t, int sig);
   void on_event_stop(Thread& t, int event, int sig);

@@ -19,10 +19,10 @@
 #include <cstring>
 
 #include "common/log.h"
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
 #include "record/record_session.h"
-#include "record/syscall_table.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 
@@ -328,11 +328,11 @@ Status RecordSession::prepare_for_replay() {
         break;
       }
       auto st = wait_thread(tid, std::chrono::seconds(2));
-      if (!st || !WIFSTOPPED(*st)) {
+      if (!st || !st->stopped()) {
         break;
       }
-      int sig = WSTOPSIG(*st);
-      if ((*st >> 16) == 0 && sig != SIGTRAP) {
+      int sig = st->stop_signal();
+      if (st->ptrace_event() == 0 && sig != SIGTRAP) {
         t->pending_signal = sig;  // delivered when the thread next runs
       }
       regs = get_regs(tid);
@@ -408,7 +408,7 @@ void RecordSession::undo_replay_support() {
         regs->orig_rax = static_cast<uint64_t>(-1);
         if (set_regs(tid, *regs) && ::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0) {
           auto st = wait_thread(tid, std::chrono::seconds(2));
-          if (st && WIFSTOPPED(*st) && WSTOPSIG(*st) == (SIGTRAP | 0x80)) {
+          if (st && st->is_syscall_stop()) {
             t->at_entry = false;
             t->preempt_skip = true;  // detach_all puts the call back
           }

@@ -9,11 +9,12 @@
 #include <cstring>
 
 #include "common/log.h"
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
 #include "record/record_session.h"
-#include "record/syscall_table.h"
-#include "record/target_memory.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/signals.h"
+#include "tracee/syscall_table.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 
@@ -22,19 +23,14 @@ namespace {
 // Largest capture of one syscall's output; larger writes are cut and warned about.
 constexpr uint64_t kMaxCapture = 64ull << 20;
 
-std::string signal_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
-
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
 }  // namespace
 
-void RecordSession::process_stop(pid_t tid, int status) {
-  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+void RecordSession::process_stop(pid_t tid, WaitStatus status) {
+  if (status.exited() || status.signaled()) {
     threads_.erase(tid);
     if (tid == owner_) {
       owner_ = 0;
@@ -46,7 +42,7 @@ void RecordSession::process_stop(pid_t tid, int status) {
       e.type = EventType::kProcessExit;
       e.tid = static_cast<uint32_t>(tid);
       e.time_ns = now_ns();
-      e.value = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      e.value = status.shell_status();
       result_.exit_status = static_cast<int>(e.value);
       if (mode_ != Mode::kPreExec && writer_) {
         record(e);
@@ -54,7 +50,7 @@ void RecordSession::process_stop(pid_t tid, int status) {
     }
     return;
   }
-  if (!WIFSTOPPED(status)) {
+  if (!status.stopped()) {
     return;
   }
   auto it = threads_.find(tid);
@@ -68,9 +64,9 @@ void RecordSession::process_stop(pid_t tid, int status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
-  int sig = WSTOPSIG(status);
-  int event = status >> 16;
-  if (sig == (SIGTRAP | 0x80)) {
+  int sig = status.stop_signal();
+  int event = status.ptrace_event();
+  if (status.is_syscall_stop()) {
     on_syscall_stop(t);
   } else if (event != 0) {
     on_event_stop(t, event, sig);

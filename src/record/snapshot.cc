@@ -6,10 +6,10 @@
 #include <set>
 
 #include "common/files.h"
-#include "common/unique_fd.h"
 #include "common/sha256.h"
-#include "record/target_memory.h"
-#include "record/thread_regs.h"
+#include "common/unique_fd.h"
+#include "tracee/target_memory.h"
+#include "tracee/thread_regs.h"
 
 namespace rwd {
 

@@ -15,10 +15,10 @@
 #include <cstring>
 #include <map>
 
-#include "record/proc_info.h"
-#include "record/ptrace_ops.h"
-#include "record/target_memory.h"
-#include "record/vdso_patch.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/target_memory.h"
+#include "tracee/vdso_patch.h"
 
 namespace rwd {
 
@@ -196,7 +196,7 @@ Result<BuiltProcess> Builder::build() {
   }
   out_.pid = main_ = child;
   auto st = wait_thread(child);
-  if (!st || !WIFSTOPPED(*st)) {
+  if (!st || !st->stopped()) {
     return fail("the replay process did not start");
   }
   ::ptrace(PTRACE_SETOPTIONS, child, nullptr,
@@ -310,7 +310,7 @@ Result<BuiltProcess> Builder::build() {
     }
     pid_t t = static_cast<pid_t>(*tid);
     auto first = wait_thread(t);  // its first stop
-    if (!first || !WIFSTOPPED(*first)) {
+    if (!first || !first->stopped()) {
       return fail("rebuilding the process: thread {} did not start", i + 1);
     }
     out_.threads.push_back(t);

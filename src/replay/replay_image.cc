@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "record/thread_regs.h"
+#include "tracee/thread_regs.h"
 
 namespace rwd {
 

@@ -1,4 +1,4 @@
-#include "record/proc_info.h"
+#include "tracee/proc_info.h"
 
 #include <dirent.h>
 #include <signal.h>

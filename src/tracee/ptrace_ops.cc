@@ -1,4 +1,4 @@
-#include "record/ptrace_ops.h"
+#include "tracee/ptrace_ops.h"
 
 #include <fcntl.h>
 #include <sys/ptrace.h>
@@ -123,14 +123,14 @@ user_regs_struct rerun_syscall(const user_regs_struct& entry) {
   return regs;
 }
 
-Result<int> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout) {
+Result<WaitStatus> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
   useconds_t nap = 50;
   for (;;) {
     int status = 0;
     pid_t w = ::waitpid(tid, &status, __WALL | (timeout ? WNOHANG : 0));
     if (w == tid) {
-      return status;
+      return WaitStatus(status);
     }
     if (w == 0) {
       if (std::chrono::steady_clock::now() >= deadline) {
@@ -179,11 +179,11 @@ Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
     if (!st) {
       return std::unexpected(st.error());
     }
-    if (!WIFSTOPPED(*st)) {
+    if (!st->stopped()) {
       return fail("thread {} ended while rewind ran a syscall in it", tid);
     }
-    int sig = WSTOPSIG(*st);
-    if (sig == (SIGTRAP | 0x80)) {
+    int sig = st->stop_signal();
+    if (st->is_syscall_stop()) {
       __ptrace_syscall_info info{};
       ::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info);
       if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
@@ -197,7 +197,7 @@ Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
       }
       continue;
     }
-    if ((*st >> 16) == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
+    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
       *deferred_signal = sig;  // keep it for the caller; resume without it
     }
   }

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "tracee/wait_status.h"
 
 namespace rwd {
 
@@ -58,6 +59,7 @@ Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
 
 // Waits for the next stop or exit of one thread (retrying EINTR). With a timeout, fails
 // when none comes in time (a thread of a process being killed may never report).
-Result<int> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout = {});
+Result<WaitStatus> wait_thread(pid_t tid,
+                               std::optional<std::chrono::milliseconds> timeout = {});
 
 }  // namespace rwd

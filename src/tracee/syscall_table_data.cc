@@ -6,7 +6,7 @@
 //
 // Sizes are the x86-64 user ABI sizes. Where glibc's struct differs from the kernel's
 // (struct sigaction, struct termios), the kernel's size is written out with a note.
-#include "record/syscall_table_data.h"
+#include "tracee/syscall_table_data.h"
 
 #include <linux/aio_abi.h>
 #include <mqueue.h>

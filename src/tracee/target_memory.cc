@@ -1,4 +1,4 @@
-#include "record/target_memory.h"
+#include "tracee/target_memory.h"
 
 #include <fcntl.h>
 #include <sys/uio.h>

@@ -1,7 +1,7 @@
 // Interprets the syscall table (syscall_table_data.cc): lookups, and the memory ranges a
 // syscall reads and writes, including the few syscalls whose outputs depend on a request
 // code or on structures in the target's memory (the `special` handlers below).
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "format/event.h"
-#include "record/syscall_table_data.h"
+#include "tracee/syscall_table_data.h"
 
 namespace rwd {
 

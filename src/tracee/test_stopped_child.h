@@ -1,6 +1,6 @@
 // Test support (header-only, used by unit tests only): forks a child of the test binary
-// that stops by design inside a known call stack, traces it like the recorder does and
-// writes its ELF core.
+// that stops by design inside a known call stack and traces it like the recorder does.
+// Tests that need its ELF core write it with record/core_collector.h.
 //
 // The child starts `extra_threads` threads, each parked in
 // crash_a -> crash_b -> crash_c_wait (blocked in read), then itself calls
@@ -10,7 +10,8 @@
 //
 //   auto child = StoppedChild::start(CrashKind::kSegv, 3);
 //   ASSERT_TRUE(child) << child.error().message;
-//   ASSERT_TRUE(child->write_core(dir / "core"));
+//   ASSERT_TRUE(write_process_core_file(dir / "core", child->pid(), child->tids(),
+//                                       &child->siginfo()));
 //   // child->pid(), child->exe(); the child is killed when `child` dies.
 #pragma once
 
@@ -28,8 +29,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
-#include "record/core_collector.h"
-#include "record/elf_core_writer.h"
+#include "tracee/wait_status.h"
 
 // The child's call stack, extern "C" so debuggers print the plain names.
 extern "C" {
@@ -126,17 +126,17 @@ class StoppedChild {
       return fail_errno(errno, "write go");
     }
     int status = 0;
-    if (::waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status)) {
-      return fail("child {} did not stop (status {:#x})", pid, status);
+    if (::waitpid(pid, &status, __WALL) != pid || !WaitStatus(status).stopped()) {
+      return fail("child {} did not stop ({})", pid, WaitStatus(status).describe());
     }
-    child.signo_ = WSTOPSIG(status);
+    child.signo_ = WaitStatus(status).stop_signal();
     if (::ptrace(PTRACE_GETSIGINFO, pid, nullptr, &child.siginfo_) != 0) {
       return fail_errno(errno, "PTRACE_GETSIGINFO");
     }
     child.tids_.push_back(pid);
     for (pid_t tid : others) {
       if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 ||
-          ::waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status)) {
+          ::waitpid(tid, &status, __WALL) != tid || !WaitStatus(status).stopped()) {
         return fail("thread {} did not stop", tid);
       }
       child.tids_.push_back(tid);
@@ -165,16 +165,9 @@ class StoppedChild {
   pid_t pid() const { return pid_; }
   int stop_signal() const { return signo_; }
   const std::vector<pid_t>& tids() const { return tids_; }
+  // What PTRACE_GETSIGINFO said about the stop of the first thread.
+  const siginfo_t& siginfo() const { return siginfo_; }
   static std::filesystem::path exe() { return std::filesystem::read_symlink("/proc/self/exe"); }
-
-  // Writes the child's core to `path` the way the recorder does.
-  Status write_core(const std::filesystem::path& path) const {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) {
-      return fail_errno(errno, "cannot create {}", path.string());
-    }
-    return write_process_core(fd.get(), pid_, tids_, &siginfo_);
-  }
 
  private:
   explicit StoppedChild(pid_t pid) : pid_(pid) {}

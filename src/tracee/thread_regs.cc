@@ -1,10 +1,11 @@
-#include "record/thread_regs.h"
+#include "tracee/thread_regs.h"
 
 #include <elf.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <iterator>
 
 #include "common/sha256.h"
 
@@ -30,12 +31,7 @@ Result<ThreadRegs> read_thread_regs(pid_t tid) {
 
 namespace {
 
-// Every general register by its name in the snapshot, in both directions.
-struct RegField {
-  const char* name;
-  unsigned long long user_regs_struct::*member;
-};
-constexpr RegField kRegFields[] = {
+constexpr RegisterField kRegisterFields[] = {
     {"rax", &user_regs_struct::rax},         {"rbx", &user_regs_struct::rbx},
     {"rcx", &user_regs_struct::rcx},         {"rdx", &user_regs_struct::rdx},
     {"rsi", &user_regs_struct::rsi},         {"rdi", &user_regs_struct::rdi},
@@ -51,15 +47,19 @@ constexpr RegField kRegFields[] = {
     {"gs", &user_regs_struct::gs},           {"fs_base", &user_regs_struct::fs_base},
     {"gs_base", &user_regs_struct::gs_base},
 };
+static_assert(std::size(kRegisterFields) * sizeof(unsigned long long) == sizeof(user_regs_struct),
+              "every member of user_regs_struct has a name");
 
 }  // namespace
+
+std::span<const RegisterField> register_fields() { return kRegisterFields; }
 
 Result<user_regs_struct> regs_from_json(const nlohmann::json& regs) {
   if (!regs.is_object()) {
     return fail("the snapshot holds no registers for a thread");
   }
   user_regs_struct r{};
-  for (const auto& f : kRegFields) {
+  for (const auto& f : register_fields()) {
     auto it = regs.find(f.name);
     if (it == regs.end() || !it->is_number_integer()) {
       return fail("the snapshot's register {} is missing or not a number", f.name);
@@ -72,7 +72,7 @@ Result<user_regs_struct> regs_from_json(const nlohmann::json& regs) {
 
 nlohmann::json ThreadRegs::json() const {
   nlohmann::json regs = nlohmann::json::object();
-  for (const auto& f : kRegFields) {
+  for (const auto& f : register_fields()) {
     regs[f.name] = gp.*f.member;
   }
   auto fp_bytes = std::span(reinterpret_cast<const uint8_t*>(&fp), sizeof fp);

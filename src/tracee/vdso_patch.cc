@@ -1,4 +1,4 @@
-#include "record/vdso_patch.h"
+#include "tracee/vdso_patch.h"
 
 #include <elf.h>
 #include <sys/syscall.h>
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "record/ptrace_ops.h"
+#include "tracee/ptrace_ops.h"
 
 namespace rwd {
 

@@ -1,18 +1,32 @@
-// ThreadRegs: the register state of one stopped thread, read with ptrace.
+// ThreadRegs: the register state of one stopped thread, read with ptrace; and the one
+// table of the general registers by name, for every part of rewind that lists, reads or
+// compares them one by one.
 //
 //   auto regs = read_thread_regs(tid);   // tid must be in a ptrace-stop
 //   regs->json()  // for the snapshot
+//   for (const auto& f : register_fields()) fmt::print("{} = {:#x}\n", f.name, gp.*f.member);
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include <span>
 #include <string>
 
 #include "common/error.h"
 
 namespace rwd {
+
+// One general register of user_regs_struct: its name (as in the snapshot's "regs"
+// object and in gdb) and its member.
+struct RegisterField {
+  const char* name;
+  unsigned long long user_regs_struct::*member;
+};
+
+// Every member of user_regs_struct, each once (rax, rbx, ... rip, eflags, ... gs_base).
+std::span<const RegisterField> register_fields();
 
 struct ThreadRegs {
   pid_t tid = 0;

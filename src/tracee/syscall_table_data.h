@@ -4,7 +4,7 @@
 
 #include <span>
 
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 

@@ -1,4 +1,4 @@
-#include "record/vdso_patch.h"
+#include "tracee/vdso_patch.h"
 
 #include <gtest/gtest.h>
 #include <sys/auxv.h>

@@ -1,4 +1,4 @@
-#include "record/syscall_table.h"
+#include "tracee/syscall_table.h"
 
 #include <gtest/gtest.h>
 #include <sys/epoll.h>

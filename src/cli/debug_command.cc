@@ -1,30 +1,59 @@
+// rewind debug: time-travel debugging of a recording in gdb (or an IDE with --serve),
+// or the final state as a core file with --core.
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "format/recording_reader.h"
+#include "gdb/debug_session.h"
 #include "inspect/gdb_launcher.h"
 
 namespace rwd::cli {
 
 void add_debug_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
-      "debug", "Open a recording's final state in gdb, with its bundled binaries and debug files");
+      "debug", "Debug a recording in gdb with time travel: the replay runs forwards and "
+               "backwards (reverse-step, reverse-continue, watchpoints)");
   auto file = std::make_shared<std::string>();
   auto gdb_args = std::make_shared<std::vector<std::string>>();
+  auto core = std::make_shared<bool>(false);
+  auto serve = std::make_shared<std::string>();
   cmd->add_option("file", *file, "the recording (.rwd)")->required();
+  cmd->add_flag("--core", *core,
+                "open only the recorded final state (a core file) instead of the replay");
+  cmd->add_option("--serve", *serve,
+                  "serve the replay to one debugger on HOST:PORT (e.g. 127.0.0.1:2345) "
+                  "instead of starting gdb; for IDEs, see docs/time-travel.md");
   // A minimum of one keeps this positional open after "--", so CLI11 hands it the rest.
   cmd->add_option("gdb-args", *gdb_args, "arguments for gdb, after --")->expected(1, -1);
-  cmd->footer("Example: rewind debug app.rwd -- -batch -ex bt");
-  cmd->callback([&exit_code, file, gdb_args] {
+  cmd->footer("Examples:\n  rewind debug app.rwd\n"
+              "  rewind debug app.rwd -- -batch -ex 'reverse-finish' -ex bt\n"
+              "  rewind debug --serve 127.0.0.1:2345 app.rwd\n"
+              "  rewind debug --core app.rwd -- -batch -ex bt");
+  cmd->callback([&exit_code, file, gdb_args, core, serve] {
     auto reader = RecordingReader::open(*file);
     if (!reader) {
       fmt::print(stderr, "rewind debug: {}\n", reader.error().message);
       exit_code = 1;
       return;
     }
-    auto code = debug_with_gdb(*reader, *gdb_args);
+    if (*core && !serve->empty()) {
+      fmt::print(stderr, "rewind debug: --core and --serve do not go together (a core has no "
+                         "replay to serve)\n");
+      exit_code = 2;
+      return;
+    }
+    if (!serve->empty()) {
+      auto s = serve_replay(*reader, *serve);
+      if (!s) {
+        fmt::print(stderr, "rewind debug: {}: {}\n", *file, s.error().message);
+        exit_code = 1;
+      }
+      return;
+    }
+    auto code = *core ? debug_with_gdb(*reader, *gdb_args)
+                      : debug_replay_with_gdb(*reader, *gdb_args);
     if (!code) {
-      fmt::print(stderr, "rewind debug: {}\n", code.error().message);
+      fmt::print(stderr, "rewind debug: {}: {}\n", *file, code.error().message);
       exit_code = 1;
       return;
     }

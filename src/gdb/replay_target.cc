@@ -236,7 +236,7 @@ std::string ReplayTarget::info_text() {
   } else {
     out += "\nnext       none: this is the end of the recording";
   }
-  out += fmt::format("\nthread     {}\ncheckpoints {}\n", current_thread(),
+  out += fmt::format("\nthread {}\ncheckpoints {}\n", current_thread(),
                      timeline_->checkpoints());
   return out;
 }

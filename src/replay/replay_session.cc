@@ -163,9 +163,11 @@ Error ReplaySession::diverge(const Event& e, std::string actual, const user_regs
   if (regs != nullptr) {
     d.registers = describe_regs(*regs);
   }
+  Error err{fmt::format("divergence at event {} (thread {}): recorded {}; replayed {}",
+                        d.event_index, d.tid, d.expected, d.actual)};
   stats_.divergence = std::move(d);
   broken_ = true;
-  return Error{fmt::format("divergence at event {}", events_done_ + 1)};
+  return err;
 }
 
 Result<ReplaySession::Thread*> ReplaySession::thread_of(const Event& e) {
@@ -341,6 +343,10 @@ Status ReplaySession::arm(Thread& t, const StopSet& stops, std::optional<uint64_
     }
     inserted_[addr] = old[0];
   }
+  last_armed_.clear();
+  for (const auto& [addr, byte] : inserted_) {
+    last_armed_.insert(addr);
+  }
   uint64_t dr7 = 0;
   if (point) {
     if (auto s = set_debugreg(t.real, 0, *point); !s) {
@@ -394,7 +400,7 @@ Result<ReplaySession::TrapKind> ReplaySession::classify_trap(Thread& t, const St
   }
   k.step = (dr6 & kDr6Step) != 0;
   if (!k.point && !k.watch && !k.step && regs->rip > 0 && stops.breakpoints.count(regs->rip - 1) &&
-      inserted_.count(regs->rip - 1)) {
+      last_armed_.count(regs->rip - 1)) {
     k.breakpoint = true;
     regs->rip -= 1;
     if (auto s = set_regs(t.real, *regs); !s) {

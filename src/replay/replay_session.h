@@ -263,6 +263,7 @@ class ReplaySession {
   std::unique_ptr<TargetMemory> mem_;
   std::shared_ptr<EventHistory> history_ = std::make_shared<EventHistory>();
   std::map<uint64_t, char> inserted_;  // our int3s and the bytes they replaced
+  std::set<uint64_t> last_armed_;      // where they were during the last run
   std::vector<Watchpoint> armed_watch_;  // DR1..DR3 in order
 };
 

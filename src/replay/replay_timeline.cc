@@ -444,6 +444,9 @@ Result<TimelineStop> ReplayTimeline::seek_event(uint64_t event) {
   }
   const EventHistory& h = current_->history();
   uint32_t tid = event > 0 && event <= h.tid.size() ? h.tid[event - 1] : 0;
+  if (current_->at_end() && current_->stats().end_tid != 0) {
+    tid = current_->stats().end_tid;  // the crashing thread, where the story ends
+  }
   if (tid == 0 || current_->real_tid(tid) == 0) {
     auto threads = current_->threads();
     tid = threads.empty() ? 0 : threads.front();

@@ -1,0 +1,208 @@
+#include "gdb/debug_session.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+#include "common/files.h"
+#include "common/subprocess.h"
+#include "gdb/gdb_helpers.h"
+#include "gdb/gdb_server.h"
+#include "gdb/replay_target.h"
+#include "inspect/sysroot.h"
+#include "replay/replay_image.h"
+
+namespace rwd {
+
+namespace {
+
+// SIGCHLD blocked while the replay runs, so that it waits for its threads' stops with
+// sigtimedwait instead of polling.
+class BlockChildSignal {
+ public:
+  BlockChildSignal() {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, &old_);
+  }
+  ~BlockChildSignal() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+
+ private:
+  sigset_t old_{};
+};
+
+// The sysroot's gdbinit without its core file, plus the rewind commands and the
+// connection to the replay.
+Result<std::filesystem::path> write_replay_gdbinit(const Sysroot& x, uint16_t port) {
+  std::ifstream in(x.gdbinit);
+  std::ostringstream out;
+  out << "# Written by rewind: debugs the recording's replay, with time travel.\n";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("core-file", 0) == 0 || line.rfind("#", 0) == 0) {
+      continue;
+    }
+    out << line << "\n";
+  }
+  auto helpers = x.dir / "rewind.py";
+  if (auto s = write_file_atomic(helpers, kGdbHelpersPython, 0644); !s) {
+    return std::unexpected(s.error());
+  }
+  out << "source " << helpers.string() << "\n";
+  out << "target remote 127.0.0.1:" << port << "\n";
+  auto path = x.dir / "replay.gdbinit";
+  if (auto s = write_file_atomic(path, out.str(), 0644); !s) {
+    return std::unexpected(s.error());
+  }
+  return path;
+}
+
+Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
+                                                  ReplayImage& image) {
+  if (reader.truncation()) {
+    fmt::print(stderr, "rewind debug: warning: {}; the replay ends where the file does\n",
+               *reader.truncation());
+  }
+  auto loaded = ReplayImage::load(reader);
+  if (!loaded) {
+    return std::unexpected(loaded.error());
+  }
+  image = std::move(*loaded);
+  return ReplayTarget::open(reader, image);
+}
+
+}  // namespace
+
+Result<int> debug_replay_with_gdb(const RecordingReader& reader,
+                                  const std::vector<std::string>& gdb_args) {
+  std::string gdb = find_in_path("gdb");
+  if (gdb.empty()) {
+    return fail("cannot debug {}: gdb is not installed (apt-get install gdb)",
+                reader.path().string());
+  }
+  auto tmp = TempDir::create("rewind-debug");
+  if (!tmp) {
+    return std::unexpected(tmp.error());
+  }
+  auto x = extract_sysroot(reader, tmp->path());
+  if (!x) {
+    return std::unexpected(x.error());
+  }
+  for (const auto& w : x->warnings) {
+    fmt::print(stderr, "rewind debug: warning: {}\n", w);
+  }
+  BlockChildSignal blocked;
+  ReplayImage image;
+  auto target = open_target(reader, image);
+  if (!target) {
+    return std::unexpected(target.error().context("cannot start the replay"));
+  }
+  uint16_t port = 0;
+  auto listener = listen_tcp("127.0.0.1:0", &port);
+  if (!listener) {
+    return std::unexpected(listener.error());
+  }
+  auto init = write_replay_gdbinit(*x, port);
+  if (!init) {
+    return std::unexpected(init.error());
+  }
+  // The recording brings its own debug files; never reach out to a debuginfod server.
+  std::vector<std::string> argv = {gdb, "-q", "-iex", "set debuginfod enabled off", "-x",
+                                   init->string()};
+  argv.insert(argv.end(), gdb_args.begin(), gdb_args.end());
+
+  // While gdb runs, Ctrl-C belongs to it (it interrupts the replay through the protocol).
+  struct sigaction ignore{}, old_int{}, old_quit{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGINT, &ignore, &old_int);
+  ::sigaction(SIGQUIT, &ignore, &old_quit);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    Error e = exec_program(argv);
+    fmt::print(stderr, "rewind debug: {}\n", e.message);
+    ::_exit(127);
+  }
+  if (pid < 0) {
+    int err = errno;
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGQUIT, &old_quit, nullptr);
+    return fail_errno(err, "cannot run gdb");
+  }
+  // Wait for gdb to connect, unless it exits first (a bad argument, say).
+  int status = 0;
+  bool exited = false;
+  for (;;) {
+    struct pollfd p{listener->get(), POLLIN, 0};
+    if (::poll(&p, 1, 200) > 0) {
+      break;
+    }
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+  }
+  Status served = ok();
+  if (!exited) {
+    auto conn = accept_connection(listener->get());
+    if (conn) {
+      GdbServer server(**target);
+      served = server.serve(conn->get());
+    } else {
+      served = std::unexpected(conn.error());
+    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGQUIT, &old_quit, nullptr);
+  if (!served) {
+    fmt::print(stderr, "rewind debug: the connection to gdb ended: {}\n", served.error().message);
+  }
+  if (WIFSIGNALED(status)) {
+    return 128 + WTERMSIG(status);
+  }
+  return WEXITSTATUS(status);
+}
+
+Status serve_replay(const RecordingReader& reader, const std::string& host_port) {
+  BlockChildSignal blocked;
+  ReplayImage image;
+  auto target = open_target(reader, image);
+  if (!target) {
+    return std::unexpected(target.error().context("cannot start the replay"));
+  }
+  uint16_t port = 0;
+  auto listener = listen_tcp(host_port, &port);
+  if (!listener) {
+    return std::unexpected(listener.error());
+  }
+  auto colon = host_port.rfind(':');
+  std::string host = colon == std::string::npos || colon == 0 ? "127.0.0.1"
+                                                              : host_port.substr(0, colon);
+  fmt::print("rewind debug: serving the replay of {} ({} events)\n", reader.path().string(),
+             (*target)->timeline().total_events());
+  fmt::print("connect with: gdb -ex 'target remote {}:{}'  (or an IDE's "
+             "miDebuggerServerAddress {}:{})\n",
+             host, port, host, port);
+  std::fflush(stdout);
+  auto conn = accept_connection(listener->get());
+  if (!conn) {
+    return std::unexpected(conn.error());
+  }
+  GdbServer server(**target);
+  return server.serve(conn->get());
+}
+
+}  // namespace rwd

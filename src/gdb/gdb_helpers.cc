@@ -7,17 +7,26 @@ import gdb
 
 
 def _refresh(info=""):
-    # The replay moved behind gdb's back: forget cached registers and frames, and
-    # select the thread the replay stands in.
-    gdb.execute("maintenance flush register-cache", to_string=True)
+    # The replay moved behind gdb's back: select the thread it stands in (threads come
+    # and go with time), then forget cached registers and frames.
+    tid = None
     for line in info.splitlines():
         words = line.split()
         if len(words) == 2 and words[0] == "thread" and words[1].isdigit():
             tid = int(words[1])
-            for t in gdb.selected_inferior().threads():
-                if t.ptid[1] == tid:
-                    t.switch()
+    for attempt in range(2):
+        match = [t for t in gdb.selected_inferior().threads() if t.ptid[1] == tid]
+        if match or tid is None:
+            break
+        try:
+            gdb.execute("info threads", to_string=True)  # learn the threads born since
+        except gdb.error:
+            pass
+    if match:
+        match[0].switch()
+    gdb.execute("maintenance flush register-cache", to_string=True)
     try:
+        gdb.execute("info threads", to_string=True)  # forget the threads gone by now
         gdb.execute("frame", from_tty=False)
     except gdb.error:
         pass

@@ -333,7 +333,16 @@ Result<TimelineStop> ReplayTimeline::reverse_continue(const StopSet& stops) {
         if (auto s = seek((*found)->first); !s) {
           return std::unexpected(s.error());
         }
-        return stop_from_hit((*found)->second);
+        TimelineStop hit = stop_from_hit((*found)->second);
+        if (hit.kind == TimelineStopKind::kWatchpoint) {
+          // Going backwards, a write is met before it happens: gdb shows the value
+          // after it as the old one and the value before it as the new one.
+          auto back = reverse_step(hit.tid, {});
+          if (!back) {
+            return std::unexpected(back.error());
+          }
+        }
+        return hit;
       }
     }
     if (from == 0) {

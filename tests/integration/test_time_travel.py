@@ -1,0 +1,146 @@
+"""Time travel in gdb: `rewind debug` serves a recording's replay over the GDB remote
+protocol and the real gdb drives it forwards and backwards — the demo service's crash
+back to the line that set the null pointer (recorded by attaching), watchpoints and
+breakpoints run in reverse in a multithreaded program (recorded from launch), going to
+events and coming back to identical registers, and --serve for IDEs."""
+import re
+import subprocess
+
+import pytest
+
+from brokenapp import BrokenApp
+from conftest import PROGRAMS, REWIND, free_port, rewind, wait_for
+from test_record import start_recording
+
+GDB_TIMEOUT = 180
+
+
+def gdb(recording, *commands):
+    """Runs `rewind debug` with gdb in batch mode; returns gdb's output."""
+    args = ["debug", recording, "--", "-batch"]
+    for c in commands:
+        args += ["-ex", c]
+    r = rewind(*args, timeout=GDB_TIMEOUT)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "divergence" not in out and "Remote failure" not in out, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_crash(tmp_path_factory):
+    """The demo service recorded by attaching, up to its crash."""
+    procs = []
+    try:
+        app = BrokenApp(procs)
+        out = tmp_path_factory.mktemp("demo") / "crash.rwd"
+        rec = start_recording(app.pid, out, procs)
+        app.get("/")
+        app.get("/crash")
+        rec.communicate(timeout=60)
+        assert rec.returncode == 0
+        return out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def threads_recording(tmp_path_factory):
+    """tests/programs/time_travel recorded from launch."""
+    out = tmp_path_factory.mktemp("tt") / "time_travel.rwd"
+    r = rewind("record", "-o", out, "--", PROGRAMS / "time_travel")
+    assert r.returncode == 0, r.stderr
+    assert "time travel: 60 bumps" in r.stdout
+    return out
+
+
+def test_demo_crash_back_to_the_line_that_set_the_null_pointer(demo_crash):
+    out = gdb(demo_crash, "continue", "reverse-finish", "reverse-step", "reverse-step",
+              "info locals")
+    assert "received signal SIGSEGV" in out
+    assert "finish_job" in out and "main.cc:71" in out
+    # reverse-finish lands at the call in crash_later, reverse-step on the line before:
+    # the job built with a null result pointer.
+    assert re.search(r"^77\s+finish_job\(&job\);", out, re.M), out
+    assert re.search(r'^76\s+Job job\{"report", nullptr\};', out, re.M), out
+    assert "result = 0x0" in out
+
+
+def test_demo_goto_end_is_the_crash_and_goto_start_is_the_attach(demo_crash):
+    out = gdb(demo_crash, "rewind-goto end", "bt 1", "rewind-goto start", "rewind-info")
+    assert re.search(r"^#0 .* finish_job", out, re.M), out
+    assert re.search(r"position\s+event 0 of \d+ events", out), out
+
+
+def test_watchpoint_backwards_finds_the_last_write(threads_recording):
+    out = gdb(threads_recording, "rewind-goto end", "print balance", "watch -l balance",
+              "reverse-continue", "print $pc == &bump || 1", "bt 2")
+    final = re.search(r"^\$1 = (-?\d+)", out, re.M)
+    assert final, out
+    change = re.search(r"Old value = (-?\d+)\s+New value = (-?\d+)", out)
+    assert change, out
+    # Backwards, the old value is the final one and the new one what it was before the
+    # write, by one bump of 1, 2 or 3.
+    old, new = int(change.group(1)), int(change.group(2))
+    assert old == int(final.group(1))
+    assert old - new in (1, 2, 3)
+    assert re.search(r"balance \+= amount", out), out
+
+
+def test_reverse_continue_to_the_corrupting_write(threads_recording):
+    out = gdb(threads_recording, "rewind-goto end", "break corrupt", "reverse-continue",
+              "print bumps", "next", "print balance")
+    assert re.search(r"Breakpoint 1, corrupt \(\)", out), out
+    assert re.search(r"^\$2 = -1$", out, re.M), out
+
+
+def test_breakpoint_hits_counted_backwards_then_forwards(threads_recording):
+    out = gdb(threads_recording, "rewind-goto end", "break bump", "reverse-continue",
+              "print bumps", "reverse-continue", "print bumps", "reverse-continue",
+              "print bumps", "continue", "print bumps")
+    values = [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", out, re.M)]
+    assert values == [59, 58, 57, 58], out
+
+
+def test_goto_and_back_gives_identical_registers(threads_recording):
+    out = gdb(threads_recording, "rewind-goto 60", "info registers", "rewind-goto 120",
+              "rewind-goto 60", "info registers")
+    dumps = re.findall(r"^rax .*?^gs\s+\S+", out, re.M | re.S)
+    assert len(dumps) == 2, out
+    assert dumps[0] == dumps[1]
+
+
+def test_stepi_then_reverse_stepi_returns_to_the_same_instruction(threads_recording):
+    out = gdb(threads_recording, "break bump", "continue", "print $pc", "stepi", "stepi",
+              "stepi", "print $pc", "reverse-stepi", "reverse-stepi", "reverse-stepi",
+              "print $pc")
+    pcs = re.findall(r"^\$\d+ = \(void \(\*\)\(\)\) (0x[0-9a-f]+)", out, re.M)
+    assert len(pcs) == 3, out
+    assert pcs[0] == pcs[2] and pcs[1] != pcs[0]
+
+
+def test_writes_are_refused_with_a_reason(threads_recording):
+    r = rewind("debug", threads_recording, "--", "-batch", "-ex", "break bump", "-ex",
+               "continue", "-ex", "set var balance = 5", "-ex", "print balance",
+               timeout=GDB_TIMEOUT)
+    out = r.stdout + r.stderr
+    assert "cannot be changed" in out or "Cannot access memory" in out, out
+    assert not re.search(r"^\$1 = 5$", out, re.M)
+
+
+def test_serve_for_an_ide(threads_recording, procs):
+    port = free_port()
+    server = subprocess.Popen([REWIND, "debug", "--serve", f"127.0.0.1:{port}",
+                               str(threads_recording)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    procs.append(server)
+    first = server.stdout.readline()
+    assert "serving the replay" in first, first
+    r = subprocess.run(["gdb", "-nx", "-batch", "-ex", f"target remote 127.0.0.1:{port}",
+                        "-ex", "info threads", "-ex", "kill"],
+                       capture_output=True, text=True, timeout=GDB_TIMEOUT)
+    assert "Thread" in r.stdout, r.stdout + r.stderr
+    server.wait(timeout=30)

@@ -203,6 +203,7 @@ class ReplaySession {
   // Runs the event's thread until the event's trigger, stopping early for the request.
   Result<SegmentStop> run_segment(Thread& t, const Event& e, const RunRequest& request);
   Result<SegmentStop> run_to_point(Thread& t, const Event& e, const RunRequest& request);
+  Result<bool> run_to_point_in_process(Thread& t, const Event& e, const user_regs_struct& want);
   // Applies the event with its thread at the trigger.
   Status apply(const Event& e);
 
@@ -232,6 +233,20 @@ class ReplaySession {
   bool fast_forward(const user_regs_struct& first, const user_regs_struct& second,
                     const user_regs_struct& want, uint64_t first_memory);
   void finish_tail();
+
+  // clone() helpers: a `syscall` instruction anywhere in executable memory (the
+  // threads are sent straight to it), and the recreation of the process in a fork.
+  Result<uint64_t> find_syscall_site();
+  struct ThreadCopy {
+    uint32_t tid = 0;
+    user_regs_struct regs{};
+    std::string xstate;
+    uint64_t sigmask = 0;
+    std::string altstack;  // a stack_t as sigaltstack(NULL, &ss) returned it
+    pid_t child = 0;       // the thread recreating it in the fork
+  };
+  Status copy_into_fork(pid_t child, uint64_t site, uint64_t scratch,
+                        std::vector<ThreadCopy>& copies);
 
   // Breakpoints and watchpoints are in the process only while a thread runs.
   Status arm(Thread& t, const StopSet& stops, std::optional<uint64_t> point);

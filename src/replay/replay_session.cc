@@ -518,13 +518,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
   uint64_t first_memory = 0;
   bool tried_fast_forward = false;
   uint64_t hits = 0;
-  if (may_skip && t.resume_sig == 0) {
-    if (auto reached = run_to_point_in_process(t, e, *want); !reached) {
-      return std::unexpected(reached.error());
-    } else if (*reached) {
-      return SegmentStop{};
-    }
-  }
+  bool tried_in_process = false;
   for (;;) {
     auto here = get_regs(t.real);
     if (!here) {
@@ -591,6 +585,17 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
         ++stats_.fast_forwards;
         return SegmentStop{};
       }
+    } else if (may_skip && !tried_in_process && t.resume_sig == 0) {
+      // Neither the first visit nor a linear loop: count the passes in the process.
+      tried_in_process = true;
+      auto reached = run_to_point_in_process(t, e, *want);
+      if (!reached) {
+        return std::unexpected(reached.error());
+      }
+      if (*reached) {
+        return SegmentStop{};
+      }
+      continue;
     }
     if (std::chrono::steady_clock::now() - started > options_.stall_timeout) {
       return std::unexpected(diverge(

@@ -377,34 +377,50 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
   auto slot = [page](uint8_t reg) { return page + kDataOffset + 8ull * reg; };
 
   Code c(page);
-  // Below the red zone; lea leaves the flags alone. rax is spilled, then the flags as
-  // lahf/seto leave them in ax: sahf and `add al, 0x7f` (overflow iff al was 1) put
-  // them back exactly, much faster than popfq would on every pass.
-  c.emit({0x48, 0x8d, 0x64, 0x24, 0x80});  // lea rsp, [rsp-128]
-  c.emit({0x50});                          // push rax
-  c.emit({0x9f});                          // lahf
-  c.emit({0x0f, 0x90, 0xc0});              // seto al
-  c.emit({0x50});                          // push rax
-  c.emit({0x48, 0x8b, 0x44, 0x24, 0x08});  // mov rax, [rsp+8]: the program's rax again
+  // rax and the flags are kept in the page, not on the stack: the program's stack,
+  // even below the red zone, may later be read back as part of a frame (and the
+  // replay is compared byte for byte with the recorded final state). One thread runs
+  // at a time in replay and no signal is delivered inside the trampoline, so one slot
+  // each is enough. lahf/seto leave the flags in ax: sahf and `add al, 0x7f`
+  // (overflow iff al was 1) put them back exactly, much faster than popfq would.
+  const uint64_t save_rax = page + kDataOffset + 8ull * 16;
+  const uint64_t save_flags = save_rax + 8;
+  auto mov_to_slot = [&c](uint64_t at) {  // mov [rip+disp32], rax
+    c.emit({0x48, 0x89, 0x05});
+    return c.rel32(at);
+  };
+  auto mov_from_slot = [&c](uint64_t at) {  // mov rax, [rip+disp32]
+    c.emit({0x48, 0x8b, 0x05});
+    return c.rel32(at);
+  };
+  Status prologue = mov_to_slot(save_rax);
+  c.emit({0x9f});              // lahf
+  c.emit({0x0f, 0x90, 0xc0});  // seto al
+  if (prologue) {
+    prologue = mov_to_slot(save_flags);
+  }
+  if (prologue) {
+    prologue = mov_from_slot(save_rax);  // the program's rax again, for the compares
+  }
+  if (!prologue) {
+    return std::unexpected(prologue.error());
+  }
   for (const Gpr* g : order) {
-    if (g->number == kRsp) {
-      // The program's rsp is 128 + 16 above ours; rax serves as scratch.
-      c.emit({0x48, 0x8d, 0x84, 0x24, 0x90, 0x00, 0x00, 0x00});  // lea rax, [rsp+144]
-      if (auto s = c.cmp_reg_rip(0, slot(kRsp)); !s) {
-        return std::unexpected(s.error());
-      }
-      c.emit({0x48, 0x8b, 0x44, 0x24, 0x08});  // mov rax, [rsp+8] (flags untouched)
-    } else if (auto s = c.cmp_reg_rip(g->number, slot(g->number)); !s) {
+    if (auto s = c.cmp_reg_rip(g->number, slot(g->number)); !s) {
       return std::unexpected(s.error());
     }
     c.jne_forward();
   }
-  auto restore = [&c] {
-    c.emit({0x58});                                            // pop rax (the flags)
-    c.emit({0x04, 0x7f});                                      // add al, 0x7f: OF
-    c.emit({0x9e});                                            // sahf: SF ZF AF PF CF
-    c.emit({0x58});                                            // pop rax
-    c.emit({0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00});  // lea rsp, [rsp+128]
+  Status restored = ok();
+  auto restore = [&] {
+    if (auto s = mov_from_slot(save_flags); !s) {
+      restored = s;
+    }
+    c.emit({0x04, 0x7f});  // add al, 0x7f: OF
+    c.emit({0x9e});        // sahf: SF ZF AF PF CF
+    if (auto s = mov_from_slot(save_rax); !s) {
+      restored = s;
+    }
   };
   restore();
   c.emit({0xcc});  // int3: every register as at addr
@@ -451,6 +467,9 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
   c.emit({0xe9});
   if (auto s = c.rel32(original_code); !s) {
     return std::unexpected(s.error());
+  }
+  if (!restored) {
+    return std::unexpected(restored.error());
   }
   if (c.bytes().size() > kCodeLimit) {
     return fail("the trampoline for {:#x} does not fit its page", addr);
@@ -540,7 +559,7 @@ Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stoppe
     }
     int sig = 0;
     auto rc = inject_syscall(stopped_tid, *site, SYS_mmap,
-                             {cand, kPage, PROT_READ | PROT_EXEC,
+                             {cand, kPage, PROT_READ | PROT_WRITE | PROT_EXEC,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
                               static_cast<uint64_t>(-1), 0},
                              &sig);

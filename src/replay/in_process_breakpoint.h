@@ -12,11 +12,12 @@
 //
 // What it changes in the tracee, and why that is invisible to the program:
 //  - the 5+ patched bytes at the address (restored by remove() / the destructor);
-//  - one private read-exec page of its own, mapped away from the program's mappings,
-//    1 MiB clear of its neighbours (unmapped by remove());
-//  - the 16 bytes at [rsp-144, rsp-128) while a thread runs the trampoline: below the
-//    128-byte red zone, memory the x86-64 ABI says a signal handler may overwrite at
-//    any moment, so no correct program keeps anything there.
+//  - one private page of its own, mapped away from the program's mappings, 1 MiB
+//    clear of its neighbours (unmapped by remove()). rax and the flags are saved in
+//    the page, never on the program's stack: replay compares memory byte for byte
+//    with the recorded final state, and a dead stack slot can later become part of a
+//    frame. One slot each suffices because replay runs one thread at a time and
+//    delivers no signal inside the trampoline.
 // Flags are saved and restored exactly (lahf/seto, then sahf and an add that recreates
 // OF); the trampoline touches no other register state.
 //

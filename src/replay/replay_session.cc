@@ -1173,17 +1173,20 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
     }
     ++stats_.breakpoint_hits;
     user_regs_struct at = *regs;
-    if (auto s = bp->finish_hit(t.real, at); !s) {
-      return std::unexpected(s.error());
-    }
+    at.rip = want.rip;  // where the thread stands for the program
     if (point_matches(e, want, at)) {
+      user_regs_struct hit = *regs;
+      if (auto s = bp->finish_hit(t.real, hit); !s) {
+        return std::unexpected(s.error());
+      }
       if (auto s = bp->remove(t.real); !s) {
         return std::unexpected(s.error());
       }
       t.at_syscall_stop = true;
       return true;
     }
-    // Registers equal but not the stack: go on through the original code.
+    // Registers equal but not the stack: resumed from the trampoline's trap, the thread
+    // goes on through the displaced original code.
     if (std::chrono::steady_clock::now() - started > options_.stall_timeout) {
       (void)bp->remove(t.real);
       return std::unexpected(diverge(e, fmt::format("the point was not reached in {} s",

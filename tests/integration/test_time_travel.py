@@ -71,7 +71,7 @@ def test_demo_crash_back_to_the_line_that_set_the_null_pointer(demo_crash):
 
 def test_demo_goto_end_is_the_crash_and_goto_start_is_the_attach(demo_crash):
     out = gdb(demo_crash, "rewind-goto end", "bt 1", "rewind-goto start", "rewind-info")
-    assert re.search(r"^#0 .* finish_job", out, re.M), out
+    assert re.search(r"^#0 .*finish_job", out, re.M), out
     assert re.search(r"position\s+event 0 of \d+ events", out), out
 
 

@@ -180,6 +180,10 @@ StopReason ReplayTarget::reason_of(const TimelineStop& stop) {
       r.kind = StopKind::kSignal;
       r.signo = stop.signo;
       break;
+    case TimelineStopKind::kInterrupted:
+      r.kind = StopKind::kSignal;
+      r.signo = SIGINT;
+      break;
     case TimelineStopKind::kHistoryBegin:
       r.kind = StopKind::kHistoryBegin;
       break;
@@ -196,7 +200,8 @@ StopReason ReplayTarget::reason_of(const TimelineStop& stop) {
 
 Result<StopReason> ReplayTarget::resume(const ResumeRequest& request,
                                         const std::function<bool()>& interrupted) {
-  (void)interrupted;  // replays of recordings are bounded; see docs/time-travel.md
+  // Going backwards is a bounded search and is not interrupted; going forwards stops
+  // between two events when gdb sends Ctrl-C.
   Result<TimelineStop> stop = fail("no resume");
   if (request.backward) {
     stop = request.step ? timeline_->reverse_step(request.tid, stops_)
@@ -204,6 +209,8 @@ Result<StopReason> ReplayTarget::resume(const ResumeRequest& request,
   } else {
     RunRequest run;
     run.stops = stops_;
+    run.report_signals = true;
+    run.interrupted = interrupted;
     if (request.step) {
       run.step_tid = request.tid;
     }

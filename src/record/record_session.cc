@@ -588,6 +588,19 @@ void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
     warn_once("core", fmt::format("the final state could not be saved: {}", s.error().message));
     return;
   }
+  // Files mapped since the start (in launch mode: libc and every other library the
+  // loader brought in after the first instruction; dlopen in both modes), so that the
+  // recording stays self-contained for the debugger.
+  if (files_) {
+    join_bundling();
+    if (auto maps = read_maps(pid_)) {
+      if (auto s = files_->collect(*maps, exe_); !s) {
+        warn_once("late-files", fmt::format("bundling files mapped during the recording "
+                                            "failed: {}",
+                                            s.error().message));
+      }
+    }
+  }
   std::vector<pid_t> tids;
   if (crashing != nullptr) {
     tids.push_back(crashing->tid);

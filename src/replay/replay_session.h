@@ -31,6 +31,7 @@
 #include <sys/user.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <cstdint>
 #include <memory>
@@ -104,6 +105,11 @@ struct RunRequest {
   uint32_t step_tid = 0;
   // Stop once this many events have been replayed (at the start of the next segment).
   std::optional<uint64_t> until_event;
+  // Stop after a recorded signal has been replayed (for a debugger; not used when
+  // re-executing to a position, where signals are part of the way).
+  bool report_signals = false;
+  // Polled between events: true stops the run there (Ctrl-C in the debugger).
+  std::function<bool()> interrupted;
 };
 
 enum class RunStop {
@@ -112,6 +118,8 @@ enum class RunStop {
   kStep,         // `tid` executed one instruction
   kEventLimit,   // until_event reached
   kEnd,          // the recording's end: exit, crash (end_signal) or end of log
+  kSignal,       // report_signals: `tid` got recorded signal `signo` (delivered next)
+  kInterrupted,  // `interrupted` said so, between two events
 };
 
 struct RunResult {
@@ -121,6 +129,7 @@ struct RunResult {
   // kStep: the instruction was the one an event completed (a syscall, rdtsc), so the
   // session stands between two events rather than inside a segment.
   bool between_events = false;
+  int signo = 0;  // kSignal
 };
 
 // What the session learned about each replayed event, shared by its clones: the

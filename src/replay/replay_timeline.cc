@@ -195,6 +195,13 @@ TimelineStop ReplayTimeline::stop_of(const RunResult& r) const {
     case RunStop::kEventLimit:
       s.kind = TimelineStopKind::kEvent;
       break;
+    case RunStop::kSignal:
+      s.kind = TimelineStopKind::kSignal;
+      s.signo = r.signo;
+      break;
+    case RunStop::kInterrupted:
+      s.kind = TimelineStopKind::kInterrupted;
+      break;
     case RunStop::kEnd: {
       const auto& st = current_->stats();
       if (st.end_signal) {

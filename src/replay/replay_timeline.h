@@ -55,7 +55,8 @@ enum class TimelineStopKind {
   kBreakpoint,
   kWatchpoint,
   kStep,
-  kSignal,        // the recorded crash: `signo` at the end of the recording
+  kSignal,        // a recorded signal (report_signals), or the crash at the end
+  kInterrupted,   // the request's `interrupted` said so
   kHistoryBegin,  // backwards to the start of the recording
   kHistoryEnd,    // forwards past its end
   kEvent,         // seek_event() arrived

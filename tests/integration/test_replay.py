@@ -57,6 +57,10 @@ SUITE = [
     Program("replay_wait_sigusr1", r"got (\d+) SIGUSR1, hash [0-9a-f]{16}",
             waits_for_sigusr1=True),
     Program("replay_siglongjmp", r"siglongjmp: recovered from 100 faults and 5 alarms"),
+    # A SIGALRM every 10 ms into 3 s of pure computation: each signal's point is found
+    # among up to millions of loop passes (the in-process breakpoint).
+    Program("replay_alarm_compute", r"alarm_compute: 1 rounds, \d+ ticks, checksum [0-9a-f]{16}",
+            loops=False),
     Program("replay_mmap_file",
             r"mmap file: private sum c3902aa9aa300000, shared sum c3902aa9aa300000"),
     Program("replay_heap_growth", r"heap growth: mremap 8 -> 32 MiB sum 1044480, sbrk sum 10, "

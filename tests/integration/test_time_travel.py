@@ -144,3 +144,17 @@ def test_serve_for_an_ide(threads_recording, procs):
                        capture_output=True, text=True, timeout=GDB_TIMEOUT)
     assert "Thread" in r.stdout, r.stdout + r.stderr
     server.wait(timeout=30)
+
+
+def test_signals_the_program_handles_stop_gdb_and_go_on(tmp_path):
+    rec = tmp_path / "signals.rwd"
+    r = rewind("record", "-o", rec, "--", PROGRAMS / "signals")
+    assert r.returncode == 0, r.stderr
+    out = gdb(rec, "handle SIGALRM stop print", "continue", "print usr1", "continue",
+              "print alrm", "continue")
+    # gdb stops for each recorded signal before its handler runs, then goes on to the end.
+    assert re.search(r"received signal SIGUSR1", out), out
+    assert re.search(r"^\$1 = 0$", out, re.M), out
+    assert re.search(r"received signal SIGALRM", out), out
+    assert re.search(r"^\$2 = 0$", out, re.M), out
+    assert "No more reverse-execution history" in out or "exited" in out, out

@@ -3,6 +3,7 @@ protocol and the real gdb drives it forwards and backwards — the demo service'
 back to the line that set the null pointer (recorded by attaching), watchpoints and
 breakpoints run in reverse in a multithreaded program (recorded from launch), going to
 events and coming back to identical registers, and --serve for IDEs."""
+import os
 import re
 import subprocess
 
@@ -158,3 +159,30 @@ def test_signals_the_program_handles_stop_gdb_and_go_on(tmp_path):
     assert re.search(r"received signal SIGALRM", out), out
     assert re.search(r"^\$2 = 0$", out, re.M), out
     assert "No more reverse-execution history" in out or "exited" in out, out
+
+
+def test_checkpoint_clones_replay_to_the_same_end(demo_crash):
+    """ReplaySession::clone() on a real recording: clones taken every few events, with
+    threads inside syscalls, and clones of clones, all replay to the recorded crash."""
+    build = os.environ.get("REWIND_BUILD_DIR", "build")
+    binary = os.path.join(build, "bin", "rewind_replay_test")
+    r = subprocess.run([binary, "--gtest_also_run_disabled_tests",
+                        "--gtest_filter=CloneTest.*"],
+                       env={**os.environ, "RWD_CLONE_TEST_RECORDING": str(demo_crash)},
+                       capture_output=True, text=True, timeout=GDB_TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[  PASSED  ] 1 test" in r.stdout, r.stdout
+
+
+def test_going_back_across_checkpoints_gives_identical_registers(tmp_path):
+    """A recording long enough for checkpoints taken mid-run (every 2000 events)."""
+    rec = tmp_path / "socketpair.rwd"
+    r = rewind("record", "-o", rec, "--", PROGRAMS / "replay_socketpair")
+    assert r.returncode == 0, r.stderr
+    out = gdb(rec, "rewind-goto 5000", "info registers", "rewind-goto 7000",
+              "rewind-goto 5000", "info registers", "rewind-goto 3001", "rewind-info")
+    dumps = re.findall(r"^rax .*?^gs\s+\S+", out, re.M | re.S)
+    assert len(dumps) == 2, out
+    assert dumps[0] == dumps[1]
+    checkpoints = re.findall(r"^checkpoints (\d+)", out, re.M)
+    assert checkpoints and int(checkpoints[-1]) >= 3, out

@@ -35,6 +35,18 @@ constexpr auto kFlushInterval = std::chrono::milliseconds(250);
 
 std::atomic<bool> g_stop_requested{false};
 
+// SIGINT/SIGTERM ask for a stop from the moment rewind starts attaching: taking the
+// initial snapshot of a large process can take seconds, and a stop asked for then must
+// end the recording cleanly (detached, file complete), not kill rewind.
+void install_stop_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = [](int) { g_stop_requested.store(true); };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt the wait
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
 std::string iso_time_now() {
   struct timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -115,6 +127,7 @@ void RecordSession::record(const Event& e) {
 // ---- attaching and launching ----------------------------------------------------
 
 Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions& options) {
+  install_stop_handlers();
   pid_t pid = options.pid;
   if (pid <= 0) {
     return fail("cannot attach to pid {}: not a valid process id", pid);
@@ -683,12 +696,7 @@ void RecordSession::finish(const std::string& reason) {
 }
 
 Result<RecordResult> RecordSession::run() {
-  struct sigaction sa{};
-  sa.sa_handler = [](int) { g_stop_requested.store(true); };
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt the wait
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  install_stop_handlers();
   // Tracee stops arrive as SIGCHLD, waited for with a timeout so the scheduler can act.
   sigset_t chld, old_mask;
   sigemptyset(&chld);

@@ -1,0 +1,494 @@
+#include "replay/replay_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <elf.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "common/log.h"
+#include "inspect/syscall_formatter.h"
+#include "tracee/signals.h"
+#include "tracee/proc_info.h"
+#include "tracee/ptrace_ops.h"
+#include "tracee/target_memory.h"
+#include "replay/in_process_breakpoint.h"
+#include "replay/process_builder.h"
+#include "replay/register_diff.h"
+#include "replay/replay_session_internal.h"
+#include "replay/syscall_policy.h"
+
+
+namespace rwd {
+
+using namespace replay_detail;
+
+// ReplaySession: applying each kind of event once its thread has reached it.
+
+// --- applying events -------------------------------------------------------------
+
+Status ReplaySession::check_syscall_entry(Thread& t, const Event& e) {
+  auto regs = get_regs(t.real);
+  if (!regs) {
+    return std::unexpected(regs.error());
+  }
+  std::array<uint64_t, 6> args = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
+  if (static_cast<int64_t>(regs->orig_rax) != e.sysno || args != e.args) {
+    Event got = e;
+    got.sysno = static_cast<int64_t>(regs->orig_rax);
+    got.args = args;
+    got.completed = false;
+    return std::unexpected(diverge(e, "syscall " + format_event(got), &*regs));
+  }
+  return ok();
+}
+
+Status ReplaySession::write_outputs(const Event& e) {
+  for (const auto& m : e.outputs) {
+    if (auto s = write_memory(pid_, m.addr, m.bytes); !s) {
+      return fail("writing the recorded result of {} into the replay: {}", format_event(e),
+                  s.error().message);
+    }
+  }
+  return ok();
+}
+
+Status ReplaySession::emulate(Thread& t, const Event& e, const user_regs_struct& entry) {
+  if (auto s = write_outputs(e); !s) {
+    return s;
+  }
+  user_regs_struct regs = entry;
+  regs.rax = static_cast<uint64_t>(e.result);
+  ++stats_.syscalls_emulated;
+  return set_regs(t.real, regs);
+}
+
+Result<ReplaySession::Performed> ReplaySession::perform(Thread& t, const Event& e,
+                                                        user_regs_struct regs) {
+  // Back onto the syscall instruction and run it for real this time.
+  regs.rip -= 2;
+  regs.orig_rax = static_cast<uint64_t>(-1);
+  if (auto s = set_regs(t.real, regs); !s) {
+    return std::unexpected(s.error());
+  }
+  Performed p;
+  bool entered = false;
+  for (int guard = 0; guard < 16; ++guard) {
+    auto st = resume(t, PTRACE_SYSCALL, e);
+    if (!st) {
+      return std::unexpected(st.error());
+    }
+    if (!WIFSTOPPED(*st)) {
+      p.exited = true;
+      return p;
+    }
+    int event = *st >> 16;
+    if (event == PTRACE_EVENT_CLONE) {
+      unsigned long msg = 0;
+      ::ptrace(PTRACE_GETEVENTMSG, t.real, nullptr, &msg);
+      p.new_thread = static_cast<pid_t>(msg);
+      continue;
+    }
+    if (event == PTRACE_EVENT_EXIT) {
+      continue;
+    }
+    if (WSTOPSIG(*st) != (SIGTRAP | 0x80)) {
+      auto r = get_regs(t.real);
+      return std::unexpected(diverge(e, "while performing it: " + describe_stop(t, *st),
+                                     r ? &*r : nullptr));
+    }
+    __ptrace_syscall_info info{};
+    ::ptrace(PTRACE_GET_SYSCALL_INFO, t.real, reinterpret_cast<void*>(sizeof info), &info);
+    if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+      entered = true;
+    } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && entered) {
+      auto r = get_regs(t.real);
+      if (!r) {
+        return std::unexpected(r.error());
+      }
+      p.rax = info.exit.rval;
+      p.regs = *r;
+      ++stats_.syscalls_performed;
+      return p;
+    }
+  }
+  return std::unexpected(diverge(e, "the syscall could not be performed in the replay"));
+}
+
+// The thread's registers after a performed syscall: as the kernel left them (fs_base
+// may have changed), with the caller's arguments and the recorded result.
+Status ReplaySession::finish_performed(Thread& t, const Performed& p,
+                                       const user_regs_struct& entry, int64_t result) {
+  user_regs_struct regs = p.regs;
+  regs.rdi = entry.rdi;
+  regs.rsi = entry.rsi;
+  regs.rdx = entry.rdx;
+  regs.r10 = entry.r10;
+  regs.r8 = entry.r8;
+  regs.r9 = entry.r9;
+  regs.rip = entry.rip;
+  regs.orig_rax = entry.orig_rax;
+  regs.rax = static_cast<uint64_t>(result);
+  return set_regs(t.real, regs);
+}
+
+namespace {
+user_regs_struct call_of(const user_regs_struct& entry, const Event& e) {
+  user_regs_struct regs = entry;
+  regs.rax = static_cast<uint64_t>(e.sysno);
+  return regs;
+}
+}  // namespace
+
+Status ReplaySession::perform_mm(Thread& t, const Event& e, const user_regs_struct& entry) {
+  user_regs_struct run = entry;
+  run.rax = static_cast<uint64_t>(e.sysno);
+  auto result = static_cast<uint64_t>(e.result);
+  if (e.sysno == SYS_mmap) {
+    // At the recorded address; a file's pages come from the recording, not the file.
+    uint64_t flags = e.args[3];
+    flags &= ~uint64_t{MAP_SHARED | MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE};
+    flags |= MAP_PRIVATE | MAP_FIXED;
+    if (!(e.args[3] & MAP_ANONYMOUS)) {
+      flags |= MAP_ANONYMOUS;
+      run.r8 = static_cast<uint64_t>(-1);
+      run.r9 = 0;
+    }
+    run.rdi = result;
+    run.r10 = flags;
+  } else if (e.sysno == SYS_mremap && result != e.args[0]) {
+    run.r10 = e.args[3] | MREMAP_MAYMOVE | MREMAP_FIXED;
+    run.r8 = result;
+  }
+  auto p = perform(t, e, run);
+  if (!p) {
+    return std::unexpected(p.error());
+  }
+  if (p->rax != e.result) {
+    return std::unexpected(diverge(e, fmt::format("performed in the replay it returned {:#x}",
+                                                  static_cast<uint64_t>(p->rax))));
+  }
+  if (auto s = write_outputs(e); !s) {
+    return s;
+  }
+  return finish_performed(t, *p, entry, e.result);
+}
+
+Status ReplaySession::perform_brk(Thread& t, const Event& e, const user_regs_struct& entry) {
+  // The replay process's own brk area is elsewhere: grow and shrink the recorded one with
+  // fixed anonymous mappings instead.
+  uint64_t end = page_up(static_cast<uint64_t>(e.result));
+  if (heap_end_ == 0) {
+    heap_end_ = end;
+  } else if (end != heap_end_) {
+    user_regs_struct run = entry;
+    if (end > heap_end_) {
+      run.rax = SYS_mmap;
+      run.rdi = heap_end_;
+      run.rsi = end - heap_end_;
+      run.rdx = PROT_READ | PROT_WRITE;
+      run.r10 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+      run.r8 = static_cast<uint64_t>(-1);
+      run.r9 = 0;
+    } else {
+      run.rax = SYS_munmap;
+      run.rdi = end;
+      run.rsi = heap_end_ - end;
+    }
+    auto p = perform(t, e, run);
+    if (!p) {
+      return std::unexpected(p.error());
+    }
+    if (is_error(p->rax)) {
+      return std::unexpected(diverge(e, fmt::format("moving the break failed in the replay: {}",
+                                                    errno_text(static_cast<int>(-p->rax)))));
+    }
+    heap_end_ = end;
+  }
+  user_regs_struct regs = entry;
+  regs.rax = static_cast<uint64_t>(e.result);
+  ++stats_.syscalls_emulated;
+  return set_regs(t.real, regs);
+}
+
+Status ReplaySession::perform_clone(Thread& t, const Event& e, const user_regs_struct& entry) {
+  uint64_t flags = e.args[0];
+  uint64_t parent_tid_at = e.args[2], child_tid_at = e.args[3];
+  if (e.sysno == SYS_clone3) {
+    std::string args;
+    if (!mem_->read(e.args[0], 32, args) || args.size() != 32) {
+      return fail("cannot read the clone3 arguments at {:#x} in the replay", e.args[0]);
+    }
+    std::memcpy(&flags, args.data(), 8);
+    std::memcpy(&child_tid_at, args.data() + 16, 8);
+    std::memcpy(&parent_tid_at, args.data() + 24, 8);
+  }
+  if (!(flags & CLONE_THREAD) || is_error(e.result)) {
+    return emulate(t, e, entry);  // child processes are not replayed
+  }
+  auto p = perform(t, e, call_of(entry, e));
+  if (!p) {
+    return std::unexpected(p.error());
+  }
+  if (p->new_thread <= 0) {
+    return std::unexpected(diverge(e, fmt::format("no thread was created ({})",
+                                                  errno_text(static_cast<int>(-p->rax)))));
+  }
+  Thread child;
+  child.real = p->new_thread;
+  child.tid = static_cast<uint32_t>(e.result);
+  child.at_syscall_stop = false;
+  auto first = wait_stop(child, e);
+  if (!first) {
+    return std::unexpected(first.error());
+  }
+  child.at_syscall_stop = false;
+  child.resume_sig = 0;  // its initial SIGSTOP is not part of the program
+  threads_[child.tid] = child;
+  order_.push_back(child.tid);
+  // The kernel wrote the replay's thread id where the recorded one belongs.
+  uint32_t tid32 = child.tid;
+  std::string_view tid_bytes(reinterpret_cast<const char*>(&tid32), 4);
+  if (flags & CLONE_PARENT_SETTID) {
+    (void)write_memory(pid_, parent_tid_at, tid_bytes);  // best effort, as the kernel's
+  }
+  if (flags & CLONE_CHILD_SETTID) {
+    (void)write_memory(pid_, child_tid_at, tid_bytes);
+  }
+  if (auto s = write_outputs(e); !s) {
+    return s;
+  }
+  return finish_performed(t, *p, entry, e.result);
+}
+
+Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_struct& entry) {
+  auto p = perform(t, e, call_of(entry, e));
+  if (!p) {
+    return std::unexpected(p.error());
+  }
+  if (!p->exited) {
+    return std::unexpected(diverge(e, "the thread did not exit"));
+  }
+  t.alive = false;
+  return ok();
+}
+
+Status ReplaySession::perform_plain(Thread& t, const Event& e, const user_regs_struct& entry) {
+  auto p = perform(t, e, call_of(entry, e));
+  if (!p) {
+    return std::unexpected(p.error());
+  }
+  if (auto s = write_outputs(e); !s) {
+    return s;
+  }
+  return finish_performed(t, *p, entry, e.result);
+}
+
+Status ReplaySession::on_syscall(Thread& t, const Event& e) {
+  if (auto s = check_syscall_entry(t, e); !s) {
+    return s;
+  }
+  if (!e.completed) {
+    if (e.sysno == SYS_exit) {
+      auto entry = get_regs(t.real);
+      return entry ? perform_exit(t, e, *entry) : Status(std::unexpected(entry.error()));
+    }
+    if (e.sysno == SYS_exit_group) {
+      stats_.end = "exit_group";
+      stats_.reached_end = true;
+      done_ = true;
+    }
+    return ok();  // still in the kernel when the recording stopped
+  }
+  auto entry = get_regs(t.real);
+  if (!entry) {
+    return std::unexpected(entry.error());
+  }
+  t.pending_entry = false;
+  bool ok_result = !is_error(e.result);
+  switch (syscall_policy(e.sysno)) {
+    case SyscallPolicy::kMemoryMap:
+      return ok_result ? perform_mm(t, e, *entry) : emulate(t, e, *entry);
+    case SyscallPolicy::kBreak:
+      return perform_brk(t, e, *entry);
+    case SyscallPolicy::kClone:
+      return perform_clone(t, e, *entry);
+    case SyscallPolicy::kExit:
+      return perform_exit(t, e, *entry);
+    case SyscallPolicy::kSigreturn: {
+      auto p = perform(t, e, call_of(*entry, e));
+      return p ? ok() : Status(std::unexpected(p.error()));
+    }
+    case SyscallPolicy::kArchPrctl:
+      if (!(ok_result && (e.args[0] == 0x1001 || e.args[0] == 0x1002))) {  // SET_GS, SET_FS
+        return emulate(t, e, *entry);
+      }
+      return perform_plain(t, e, *entry);
+    case SyscallPolicy::kProcessState:
+      return ok_result ? perform_plain(t, e, *entry) : emulate(t, e, *entry);
+    case SyscallPolicy::kExec:
+      if (ok_result) {
+        return fail("the target called exec during the recording; replay of exec is not "
+                    "supported");
+      }
+      return emulate(t, e, *entry);
+    case SyscallPolicy::kEmulate:
+      return emulate(t, e, *entry);
+  }
+  return emulate(t, e, *entry);
+}
+
+Status ReplaySession::on_signal(Thread& t, const Event& e) {
+  if (is_stop_signal(e.signo)) {
+    return ok();  // job control: not part of the program's computation
+  }
+  if (is_sync_fault(e)) {
+    // run_segment() left the thread at the fault, caused again by the instruction.
+    auto regs = get_regs(t.real);
+    siginfo_t si{};
+    ::ptrace(PTRACE_GETSIGINFO, t.real, nullptr, &si);
+    uint64_t addr = reinterpret_cast<uint64_t>(si.si_addr);
+    if (si.si_signo != e.signo || si.si_code != e.signal_code || addr != e.fault_addr) {
+      return std::unexpected(diverge(
+          e, fmt::format("{} (code {}, address {:#x})", signal_name(si.si_signo), si.si_code, addr),
+          regs ? &*regs : nullptr));
+    }
+    if (e.fatal) {
+      stats_.end = "crash";
+      stats_.end_signal = e.signo;
+      stats_.end_fault_addr = addr;
+      stats_.end_tid = t.tid;
+      stats_.reached_end = true;
+      done_ = true;
+      return ok();
+    }
+    t.resume_sig = e.signo;
+    return ok();
+  }
+  if (e.fatal) {
+    // Sent and fatal (an unhandled SIGTERM, say): the recording ended here.
+    stats_.end = "crash";
+    stats_.end_signal = e.signo;
+    stats_.end_fault_addr = e.fault_addr;
+    stats_.end_tid = t.tid;
+    stats_.reached_end = true;
+    done_ = true;
+    return ok();
+  }
+  if (t.at_syscall_stop) {
+    // Signals can only be injected from a signal-delivery-stop with their siginfo:
+    // have the kernel queue it here, then catch its delivery.
+    t.resume_sig = e.signo;
+    auto st = resume(t, PTRACE_SYSEMU, e);
+    if (!st) {
+      return std::unexpected(st.error());
+    }
+    if (!WIFSTOPPED(*st) || WSTOPSIG(*st) != e.signo || (*st >> 16) != 0) {
+      auto regs = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
+      return std::unexpected(diverge(e, describe_stop(t, *st), regs ? &*regs : nullptr));
+    }
+  }
+  if (e.siginfo.size() == sizeof(siginfo_t)) {
+    siginfo_t si{};
+    std::memcpy(&si, e.siginfo.data(), sizeof si);
+    ::ptrace(PTRACE_SETSIGINFO, t.real, nullptr, &si);
+  }
+  t.resume_sig = e.signo;
+  return ok();
+}
+
+Status ReplaySession::on_rdtsc(Thread& t, const Event& e) {
+  // run_segment() left the thread at the trapped rdtsc.
+  auto regs = get_regs(t.real);
+  if (!regs) {
+    return std::unexpected(regs.error());
+  }
+  regs->rax = e.tsc & 0xffffffffu;
+  regs->rdx = e.tsc >> 32;
+  if (e.rdtscp) {
+    regs->rcx = e.tsc_aux;
+  }
+  regs->rip += e.rdtscp ? 3 : 2;
+  t.resume_sig = 0;
+  return set_regs(t.real, *regs);
+}
+
+Status ReplaySession::apply(const Event& e) {
+  if (!needs_thread(e)) {
+    switch (e.type) {
+      case EventType::kProcessExit:
+        stats_.end = "exit";
+        stats_.reached_end = true;
+        done_ = true;
+        return ok();
+      case EventType::kExec:
+        return fail("the target called exec during the recording; replay of exec is not "
+                    "supported");
+      default:
+        return ok();  // thread start and exit: the clone and exit syscalls do the work
+    }
+  }
+  auto t = thread_of(e);
+  if (!t) {
+    return std::unexpected(t.error());
+  }
+  switch (e.type) {
+    case EventType::kSyscall:
+      return on_syscall(**t, e);
+    case EventType::kSyscallEntry:
+      return check_syscall_entry(**t, e);
+    case EventType::kSignal:
+      return on_signal(**t, e);
+    case EventType::kRdtsc:
+      return on_rdtsc(**t, e);
+    default:
+      return ok();  // a point: reaching it was the work
+  }
+}
+
+// The final state was saved after the end (crash or exit), and saving it stopped the
+// threads that were waiting in the kernel: their interrupted syscalls come last.
+void ReplaySession::finish_tail() {
+  while (!tail_closed_) {
+    auto next = cursor_.peek();
+    if (!next || *next == nullptr) {
+      tail_closed_ = true;
+      return;
+    }
+    const Event& e = **next;
+    auto it = threads_.find(e.tid);
+    if (e.type == EventType::kSyscall && e.completed && it != threads_.end() &&
+        it->second.alive && it->second.pending_entry) {
+      auto entry = get_regs(it->second.real);
+      if (entry && static_cast<int64_t>(entry->orig_rax) == e.sysno) {
+        it->second.pending_entry = false;
+        if (auto s = emulate(it->second, e, *entry); !s) {
+          tail_closed_ = true;
+          return;
+        }
+        cursor_.next();
+        stats_.events = ++events_done_;
+        continue;
+      }
+    }
+    if (e.type == EventType::kThreadExit || e.type == EventType::kProcessExit ||
+        (e.type == EventType::kSignal && e.fatal) ||
+        (e.type == EventType::kSyscall && !e.completed)) {
+      cursor_.next();
+      stats_.events = ++events_done_;  // the process ending as recorded: nothing to run
+      continue;
+    }
+    tail_closed_ = true;
+  }
+}
+
+}  // namespace rwd

@@ -16,6 +16,7 @@
 #include "gdb/gdb_helpers.h"
 #include "gdb/gdb_server.h"
 #include "gdb/replay_target.h"
+#include "inspect/gdb_launcher.h"
 #include "inspect/sysroot.h"
 #include "replay/replay_image.h"
 
@@ -65,7 +66,8 @@ Result<std::filesystem::path> write_replay_gdbinit(const Sysroot& x, uint16_t po
 }
 
 Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
-                                                  ReplayImage& image) {
+                                                  ReplayImage& image,
+                                                  std::optional<uint64_t> start) {
   if (reader.truncation()) {
     fmt::print(stderr, "rewind debug: warning: {}; the replay ends where the file does\n",
                *reader.truncation());
@@ -75,13 +77,24 @@ Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
     return std::unexpected(loaded.error());
   }
   image = std::move(*loaded);
-  return ReplayTarget::open(reader, image);
+  auto target = ReplayTarget::open(reader, image);
+  if (!target) {
+    return target;
+  }
+  if (auto s = (*target)->start_at(start); !s) {
+    fmt::print(stderr,
+               "rewind debug: warning: {}; time travel covers the recording up to there (the "
+               "session starts at its beginning)\n",
+               s.error().message);
+  }
+  return target;
 }
 
 }  // namespace
 
 Result<int> debug_replay_with_gdb(const RecordingReader& reader,
-                                  const std::vector<std::string>& gdb_args) {
+                                  const std::vector<std::string>& gdb_args,
+                                  std::optional<uint64_t> start) {
   std::string gdb = find_in_path("gdb");
   if (gdb.empty()) {
     return fail("cannot debug {}: gdb is not installed (apt-get install gdb)",
@@ -100,9 +113,14 @@ Result<int> debug_replay_with_gdb(const RecordingReader& reader,
   }
   BlockChildSignal blocked;
   ReplayImage image;
-  auto target = open_target(reader, image);
+  auto target = open_target(reader, image, start);
   if (!target) {
-    return std::unexpected(target.error().context("cannot start the replay"));
+    // Still worth a debugger: the final state, without time travel.
+    fmt::print(stderr,
+               "rewind debug: warning: cannot replay {}: {}; opening its final state (a core "
+               "file) instead, without time travel\n",
+               reader.path().string(), target.error().message);
+    return debug_with_gdb(reader, gdb_args);
   }
   uint16_t port = 0;
   auto listener = listen_tcp("127.0.0.1:0", &port);
@@ -176,10 +194,11 @@ Result<int> debug_replay_with_gdb(const RecordingReader& reader,
   return WEXITSTATUS(status);
 }
 
-Status serve_replay(const RecordingReader& reader, const std::string& host_port) {
+Status serve_replay(const RecordingReader& reader, const std::string& host_port,
+                    std::optional<uint64_t> start) {
   BlockChildSignal blocked;
   ReplayImage image;
-  auto target = open_target(reader, image);
+  auto target = open_target(reader, image, start);
   if (!target) {
     return std::unexpected(target.error().context("cannot start the replay"));
   }

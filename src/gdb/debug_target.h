@@ -71,6 +71,13 @@ class DebugTarget {
   virtual ~DebugTarget() = default;
 
   virtual uint32_t pid() const = 0;
+  // Where the target stands before the first resume (gdb's `?`): a trap by default.
+  virtual StopReason initial_stop() {
+    StopReason r;
+    r.signo = 5;  // SIGTRAP
+    r.tid = current_thread();
+    return r;
+  }
   virtual std::vector<ThreadInfo> threads() = 0;
   // The thread that the last stop belongs to.
   virtual uint32_t current_thread() = 0;

@@ -194,11 +194,7 @@ Result<std::optional<std::string>> GdbServer::handle(std::string_view packet) {
   switch (packet[0]) {
     case '?':
       if (!last_stop_) {
-        // Before any resume the target sits where the replay put it, as after a trap.
-        StopReason initial;
-        initial.signo = SIGTRAP;
-        initial.tid = target_.current_thread();
-        last_stop_ = initial;
+        last_stop_ = target_.initial_stop();
       }
       return stop_reply(*last_stop_);
     case 'g':

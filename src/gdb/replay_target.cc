@@ -54,6 +54,35 @@ Result<std::unique_ptr<ReplayTarget>> ReplayTarget::open(const RecordingReader& 
   return t;
 }
 
+StopReason ReplayTarget::initial_stop() {
+  StopReason r;
+  r.signo = SIGTRAP;
+  r.tid = current_thread();
+  ReplaySession& s = timeline_->session();
+  if (s.at_end() && s.stats().end_signal) {
+    r.signo = *s.stats().end_signal;  // gdb shows the crash as it shows a live one
+    if (s.real_tid(s.stats().end_tid) != 0) {
+      r.tid = s.stats().end_tid;
+    }
+  }
+  current_ = r.tid;
+  return r;
+}
+
+Status ReplayTarget::start_at(std::optional<uint64_t> event) {
+  auto stop = timeline_->seek_event(event.value_or(timeline_->total_events()));
+  if (!stop) {
+    Error err = stop.error();
+    if (auto back = timeline_->seek_event(0); !back) {
+      return std::unexpected(back.error());
+    }
+    current_ = current_thread();
+    return std::unexpected(err);
+  }
+  reason_of(*stop);
+  return ok();
+}
+
 std::vector<ThreadInfo> ReplayTarget::threads() {
   std::vector<ThreadInfo> out;
   ReplaySession& s = timeline_->session();

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -27,6 +28,11 @@ class ReplayTarget : public DebugTarget {
                                                     TimelineOptions options = {});
 
   uint32_t pid() const override { return pid_; }
+  StopReason initial_stop() override;
+  // Moves to where the session starts: just after `event` events, or (nullopt) the end
+  // of the recording — its crash, where debugging usually begins. A replay that
+  // diverges on the way stays at the start, and the error says where it diverged.
+  Status start_at(std::optional<uint64_t> event);
   std::vector<ThreadInfo> threads() override;
   uint32_t current_thread() override;
   Result<TargetRegisters> registers(uint32_t tid) override;

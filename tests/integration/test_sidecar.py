@@ -122,7 +122,7 @@ def test_s3_store_end_to_end(kube_env, namespace, procs, tmp_path, s3server):
 
     # An independent S3 client finds the object under namespace/pod/container.
     objects = s3server.client().list_objects_v2(Bucket=bucket, Prefix="prod/")["Contents"]
-    assert len(objects) == 1, objects
+    assert len(objects) == 1, [(o["Key"], o["Size"]) for o in objects]
     key = objects[0]["Key"]
     assert key.startswith(f"prod/{namespace}/web-0/broken-app/")
     assert key.endswith(f"-{app.pid}-crash.rwd")

@@ -59,9 +59,9 @@ def threads_recording(tmp_path_factory):
 
 
 def test_demo_crash_back_to_the_line_that_set_the_null_pointer(demo_crash):
-    out = gdb(demo_crash, "continue", "reverse-finish", "reverse-step", "reverse-step",
+    # The session opens at the crash.
+    out = gdb(demo_crash, "bt 1", "reverse-finish", "reverse-step", "reverse-step",
               "info locals")
-    assert "received signal SIGSEGV" in out
     assert "finish_job" in out and "main.cc:71" in out
     # reverse-finish lands at the call in crash_later, reverse-step on the line before:
     # the job built with a null result pointer.
@@ -71,7 +71,9 @@ def test_demo_crash_back_to_the_line_that_set_the_null_pointer(demo_crash):
 
 
 def test_demo_goto_end_is_the_crash_and_goto_start_is_the_attach(demo_crash):
-    out = gdb(demo_crash, "rewind-goto end", "bt 1", "rewind-goto start", "rewind-info")
+    out = gdb(demo_crash, "rewind-goto start", "rewind-info", "continue", "bt 1",
+              "rewind-goto end", "bt 1")
+    assert "received signal SIGSEGV" in out
     assert re.search(r"^#0 .*finish_job", out, re.M), out
     assert re.search(r"position\s+event 0 of \d+ events", out), out
 
@@ -115,7 +117,8 @@ def test_goto_and_back_gives_identical_registers(threads_recording):
 
 
 def test_stepi_then_reverse_stepi_returns_to_the_same_instruction(threads_recording):
-    out = gdb(threads_recording, "break bump", "continue", "print $pc", "stepi", "stepi",
+    out = gdb(threads_recording, "rewind-goto start", "break bump", "continue", "print $pc",
+              "stepi", "stepi",
               "stepi", "print $pc", "reverse-stepi", "reverse-stepi", "reverse-stepi",
               "print $pc")
     pcs = re.findall(r"^\$\d+ = \(void \(\*\)\(\)\) (0x[0-9a-f]+)", out, re.M)
@@ -124,8 +127,8 @@ def test_stepi_then_reverse_stepi_returns_to_the_same_instruction(threads_record
 
 
 def test_writes_are_refused_with_a_reason(threads_recording):
-    r = rewind("debug", threads_recording, "--", "-batch", "-ex", "break bump", "-ex",
-               "continue", "-ex", "set var balance = 5", "-ex", "print balance",
+    r = rewind("debug", "--at", "start", threads_recording, "--", "-batch", "-ex", "break bump",
+               "-ex", "continue", "-ex", "set var balance = 5", "-ex", "print balance",
                timeout=GDB_TIMEOUT)
     out = r.stdout + r.stderr
     assert "cannot be changed" in out or "Cannot access memory" in out, out
@@ -151,7 +154,8 @@ def test_signals_the_program_handles_stop_gdb_and_go_on(tmp_path):
     rec = tmp_path / "signals.rwd"
     r = rewind("record", "-o", rec, "--", PROGRAMS / "signals")
     assert r.returncode == 0, r.stderr
-    out = gdb(rec, "handle SIGALRM stop print", "continue", "print usr1", "continue",
+    out = gdb(rec, "rewind-goto start", "handle SIGALRM stop print", "continue", "print usr1",
+              "continue",
               "print alrm", "continue")
     # gdb stops for each recorded signal before its handler runs, then goes on to the end.
     assert re.search(r"received signal SIGUSR1", out), out

@@ -65,9 +65,12 @@ Result<std::filesystem::path> write_replay_gdbinit(const Sysroot& x, uint16_t po
   return path;
 }
 
+// The replay target standing at `start`. With *unreachable set, the replay failed on
+// its way there (the target then stands at the beginning) and *unreachable says why.
 Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
                                                   ReplayImage& image,
-                                                  std::optional<uint64_t> start) {
+                                                  std::optional<uint64_t> start,
+                                                  std::optional<std::string>* unreachable) {
   if (reader.truncation()) {
     fmt::print(stderr, "rewind debug: warning: {}; the replay ends where the file does\n",
                *reader.truncation());
@@ -82,10 +85,7 @@ Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
     return target;
   }
   if (auto s = (*target)->start_at(start); !s) {
-    fmt::print(stderr,
-               "rewind debug: warning: {}; time travel covers the recording up to there (the "
-               "session starts at its beginning)\n",
-               s.error().message);
+    *unreachable = s.error().message;
   }
   return target;
 }
@@ -113,7 +113,8 @@ Result<int> debug_replay_with_gdb(const RecordingReader& reader,
   }
   BlockChildSignal blocked;
   ReplayImage image;
-  auto target = open_target(reader, image, start);
+  std::optional<std::string> unreachable;
+  auto target = open_target(reader, image, start, &unreachable);
   if (!target) {
     // Still worth a debugger: the final state, without time travel.
     fmt::print(stderr,
@@ -121,6 +122,22 @@ Result<int> debug_replay_with_gdb(const RecordingReader& reader,
                "file) instead, without time travel\n",
                reader.path().string(), target.error().message);
     return debug_with_gdb(reader, gdb_args);
+  }
+  if (unreachable && !start) {
+    // The end is what the user came for: show it, as the recorded final state.
+    fmt::print(stderr,
+               "rewind debug: warning: the replay of {} does not reach its end ({}); opening "
+               "its final state (a core file) instead. Time travel up to that point: rewind "
+               "debug --at start {}\n",
+               reader.path().string(), *unreachable, reader.path().string());
+    target->reset();
+    return debug_with_gdb(reader, gdb_args);
+  }
+  if (unreachable) {
+    fmt::print(stderr,
+               "rewind debug: warning: {}; the session starts at the beginning of the "
+               "recording instead\n",
+               *unreachable);
   }
   uint16_t port = 0;
   auto listener = listen_tcp("127.0.0.1:0", &port);
@@ -198,9 +215,16 @@ Status serve_replay(const RecordingReader& reader, const std::string& host_port,
                     std::optional<uint64_t> start) {
   BlockChildSignal blocked;
   ReplayImage image;
-  auto target = open_target(reader, image, start);
+  std::optional<std::string> unreachable;
+  auto target = open_target(reader, image, start, &unreachable);
   if (!target) {
     return std::unexpected(target.error().context("cannot start the replay"));
+  }
+  if (unreachable) {
+    fmt::print(stderr,
+               "rewind debug: warning: {}; the session starts at the beginning of the "
+               "recording instead\n",
+               *unreachable);
   }
   uint16_t port = 0;
   auto listener = listen_tcp(host_port, &port);

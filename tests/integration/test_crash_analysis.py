@@ -57,7 +57,7 @@ def test_debug_shows_symbolized_crash_frame_without_the_binary(tmp_path, procs):
     r = subprocess.run([REWIND, "debug", str(out), "--", "-batch", "-ex", "bt"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "finish_job" in r.stdout
+    assert "finish_job" in r.stdout, r.stdout + r.stderr
     assert "crash_later" in r.stdout
     assert "main.cc:" in r.stdout
     assert "SIGSEGV" in r.stdout + r.stderr

@@ -272,6 +272,9 @@ bool ReplaySession::needs_run(const Thread& t, const Event& e) const {
 }
 
 Status ReplaySession::arm(Thread& t, const StopSet& stops, std::optional<uint64_t> point) {
+  if (stops.empty() && !point && !t.debug_regs_set) {
+    return ok();  // plain replay: no debug register traffic per event
+  }
   for (uint64_t addr : stops.breakpoints) {
     std::string old;
     if (!mem_->read(addr, 1, old) || old.size() != 1) {
@@ -307,8 +310,35 @@ Status ReplaySession::arm(Thread& t, const StopSet& stops, std::optional<uint64_
     armed_watch_.push_back(w);
     ++slot;
   }
-  set_debugreg(t.real, 6, 0);
+  (void)set_debugreg(t.real, 6, 0);  // classify_trap() reads it fresh after the run
+  t.debug_regs_set = dr7 != 0;
   return set_debugreg(t.real, 7, dr7);
+}
+
+Result<bool> ReplaySession::arm_for_run(Thread& t, const StopSet& stops,
+                                        std::optional<uint64_t> point) {
+  bool over = false;
+  if (!stops.breakpoints.empty()) {
+    auto here = get_regs(t.real);
+    if (!here) {
+      return std::unexpected(here.error());
+    }
+    over = stops.breakpoints.count(here->rip) != 0;
+    if (over) {
+      StopSet armed = stops;
+      armed.breakpoints.erase(here->rip);
+      if (auto s = arm(t, armed, point); !s) {
+        disarm(t);
+        return std::unexpected(s.error());
+      }
+      return true;
+    }
+  }
+  if (auto s = arm(t, stops, point); !s) {
+    disarm(t);
+    return std::unexpected(s.error());
+  }
+  return over;
 }
 
 void ReplaySession::disarm(Thread& t) {
@@ -317,8 +347,9 @@ void ReplaySession::disarm(Thread& t) {
     (void)write_memory(pid_, addr, std::string_view(&byte, 1));
   }
   inserted_.clear();
-  if (t.alive) {
+  if (t.alive && t.debug_regs_set) {
     (void)set_debugreg(t.real, 7, 0);
+    t.debug_regs_set = false;
   }
 }
 
@@ -356,32 +387,23 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
   }
   bool stepping = request.step_tid == t.tid;
   for (;;) {
-    // A run never stops where it starts: a breakpoint at the current instruction is
-    // stepped over first (as gdb does), or every run from it would stop at once.
-    auto here = get_regs(t.real);
-    if (!here) {
-      return std::unexpected(here.error());
+    auto over = arm_for_run(t, request.stops, std::nullopt);
+    if (!over) {
+      return std::unexpected(over.error());
     }
-    bool over = request.stops.breakpoints.count(here->rip) != 0;
-    StopSet armed = request.stops;
-    armed.breakpoints.erase(here->rip);
-    if (auto s = arm(t, armed, std::nullopt); !s) {
-      disarm(t);
-      return std::unexpected(s.error());
-    }
-    auto st = resume(t, stepping || over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
+    auto st = resume(t, stepping || *over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
     disarm(t);
     if (!st) {
       return std::unexpected(st.error());
     }
     int status = *st;
     bool syscall_type = e.type == EventType::kSyscall || e.type == EventType::kSyscallEntry;
+    if (syscall_type && WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+      t.pending_entry = true;  // the common case: apply() reads the registers
+      return SegmentStop{};
+    }
     auto regs = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
     if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
-      if (syscall_type) {
-        t.pending_entry = true;
-        return SegmentStop{};
-      }
       return std::unexpected(diverge(e, describe_stop(t, status), regs ? &*regs : nullptr));
     }
     if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) {
@@ -399,7 +421,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
       if (k->step && stepping) {
         return SegmentStop{Reached::kUserStop, {RunStop::kStep, t.tid, regs ? regs->rip : 0}};
       }
-      if (k->step && over) {
+      if (k->step && *over) {
         if (regs && request.stops.breakpoints.count(regs->rip)) {
           return SegmentStop{Reached::kUserStop, {RunStop::kBreakpoint, t.tid, regs->rip}};
         }
@@ -455,18 +477,11 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
   uint64_t hits = 0;
   bool tried_in_process = false;
   for (;;) {
-    auto here = get_regs(t.real);
-    if (!here) {
-      return std::unexpected(here.error());
+    auto over = arm_for_run(t, request.stops, bp);
+    if (!over) {
+      return std::unexpected(over.error());
     }
-    bool over = request.stops.breakpoints.count(here->rip) != 0;
-    StopSet armed = request.stops;
-    armed.breakpoints.erase(here->rip);
-    if (auto s = arm(t, armed, bp); !s) {
-      disarm(t);
-      return std::unexpected(s.error());
-    }
-    auto st = resume(t, stepping || over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
+    auto st = resume(t, stepping || *over ? PTRACE_SYSEMU_SINGLESTEP : PTRACE_SYSEMU, e);
     disarm(t);
     if (!st) {
       return std::unexpected(st.error());
@@ -498,7 +513,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
     if (k->step && stepping) {
       return SegmentStop{Reached::kUserStop, {RunStop::kStep, t.tid, regs->rip}};
     }
-    if (k->step && over) {
+    if (k->step && *over) {
       if (request.stops.breakpoints.count(regs->rip)) {
         return SegmentStop{Reached::kUserStop, {RunStop::kBreakpoint, t.tid, regs->rip}};
       }

@@ -192,6 +192,7 @@ class ReplaySession {
     bool at_syscall_stop = true;  // current stop is a syscall stop (else a signal stop)
     int resume_sig = 0;
     bool alive = true;
+    bool debug_regs_set = false;  // DR7 enables something: cleared after the run
   };
   enum class Reached { kTrigger, kUserStop };
   struct SegmentStop {
@@ -216,7 +217,8 @@ class ReplaySession {
   // Applies the event with its thread at the trigger.
   Status apply(const Event& e);
 
-  Status check_syscall_entry(Thread& t, const Event& e);
+  // The thread's registers at the entry of the event's syscall, checked against it.
+  Result<user_regs_struct> check_syscall_entry(Thread& t, const Event& e);
   Status on_syscall(Thread& t, const Event& e);
   Status emulate(Thread& t, const Event& e, const user_regs_struct& entry);
   struct Performed {
@@ -259,6 +261,10 @@ class ReplaySession {
 
   // Breakpoints and watchpoints are in the process only while a thread runs.
   Status arm(Thread& t, const StopSet& stops, std::optional<uint64_t> point);
+  // arm() for a run of t from where it stands; true when a breakpoint sits at its
+  // current instruction, which is left out so that the run steps over it first (a run
+  // never stops where it starts, as with gdb).
+  Result<bool> arm_for_run(Thread& t, const StopSet& stops, std::optional<uint64_t> point);
   void disarm(Thread& t);
   // Classifies a SIGTRAP stop of a running segment.
   struct TrapKind {

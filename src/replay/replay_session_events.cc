@@ -36,10 +36,10 @@ using namespace replay_detail;
 
 // --- applying events -------------------------------------------------------------
 
-Status ReplaySession::check_syscall_entry(Thread& t, const Event& e) {
+Result<user_regs_struct> ReplaySession::check_syscall_entry(Thread& t, const Event& e) {
   auto regs = get_regs(t.real);
   if (!regs) {
-    return std::unexpected(regs.error());
+    return regs;
   }
   std::array<uint64_t, 6> args = {regs->rdi, regs->rsi, regs->rdx, regs->r10, regs->r8, regs->r9};
   if (static_cast<int64_t>(regs->orig_rax) != e.sysno || args != e.args) {
@@ -49,7 +49,7 @@ Status ReplaySession::check_syscall_entry(Thread& t, const Event& e) {
     got.completed = false;
     return std::unexpected(diverge(e, "syscall " + format_event(got), &*regs));
   }
-  return ok();
+  return regs;
 }
 
 Status ReplaySession::write_outputs(const Event& e) {
@@ -294,13 +294,13 @@ Status ReplaySession::perform_plain(Thread& t, const Event& e, const user_regs_s
 }
 
 Status ReplaySession::on_syscall(Thread& t, const Event& e) {
-  if (auto s = check_syscall_entry(t, e); !s) {
-    return s;
+  auto entry = check_syscall_entry(t, e);
+  if (!entry) {
+    return std::unexpected(entry.error());
   }
   if (!e.completed) {
     if (e.sysno == SYS_exit) {
-      auto entry = get_regs(t.real);
-      return entry ? perform_exit(t, e, *entry) : Status(std::unexpected(entry.error()));
+      return perform_exit(t, e, *entry);
     }
     if (e.sysno == SYS_exit_group) {
       stats_.end = "exit_group";
@@ -308,10 +308,6 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
       done_ = true;
     }
     return ok();  // still in the kernel when the recording stopped
-  }
-  auto entry = get_regs(t.real);
-  if (!entry) {
-    return std::unexpected(entry.error());
   }
   t.pending_entry = false;
   bool ok_result = !is_error(e.result);
@@ -444,8 +440,10 @@ Status ReplaySession::apply(const Event& e) {
   switch (e.type) {
     case EventType::kSyscall:
       return on_syscall(**t, e);
-    case EventType::kSyscallEntry:
-      return check_syscall_entry(**t, e);
+    case EventType::kSyscallEntry: {
+      auto entry = check_syscall_entry(**t, e);
+      return entry ? ok() : Status(std::unexpected(entry.error()));
+    }
     case EventType::kSignal:
       return on_signal(**t, e);
     case EventType::kRdtsc:

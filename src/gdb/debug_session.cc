@@ -18,27 +18,12 @@
 #include "gdb/replay_target.h"
 #include "inspect/gdb_launcher.h"
 #include "inspect/sysroot.h"
+#include "replay/block_child_signal.h"
 #include "replay/replay_image.h"
 
 namespace rwd {
 
 namespace {
-
-// SIGCHLD blocked while the replay runs, so that it waits for its threads' stops with
-// sigtimedwait instead of polling.
-class BlockChildSignal {
- public:
-  BlockChildSignal() {
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, &old_);
-  }
-  ~BlockChildSignal() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
-
- private:
-  sigset_t old_{};
-};
 
 // The sysroot's gdbinit without its core file, plus the rewind commands and the
 // connection to the replay.

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <memory>
 
+#include "common/xml_escape.h"
 #include "common/log.h"
 #include "gdb/amd64_registers.h"
 #include "gdb/gdb_connection.h"
@@ -61,32 +62,6 @@ std::optional<std::pair<uint64_t, uint64_t>> parse_addr_len(std::string_view s) 
     return std::nullopt;
   }
   return std::pair{*addr, *len};
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 // One window of a qXfer object: 'm' when more follows, 'l' for the last part.

@@ -1,32 +1,11 @@
 #include "replay/replayer.h"
 
-#include <signal.h>
-
 #include "format/recording_reader.h"
+#include "replay/block_child_signal.h"
 #include "replay/final_state_check.h"
 #include "replay/replay_image.h"
 
 namespace rwd {
-
-namespace {
-
-// SIGCHLD blocked while the session runs, so that it can wait for its threads' stops
-// with sigtimedwait instead of polling.
-class BlockChildSignal {
- public:
-  BlockChildSignal() {
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, &old_);
-  }
-  ~BlockChildSignal() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
-
- private:
-  sigset_t old_{};
-};
-
-}  // namespace
 
 Result<ReplayResult> replay_recording(const std::filesystem::path& path,
                                       const ReplayOptions& options) {

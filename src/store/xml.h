@@ -12,6 +12,8 @@
 //   for (const XmlNode* c : doc->children_named("Contents")) use(c->child_text("Key"));
 #pragma once
 
+#include "common/xml_escape.h"  // xml_escape(), which the S3 bodies use
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,7 +39,5 @@ struct XmlNode {
 // Parses a whole document and returns its root element.
 Result<XmlNode> parse_xml(std::string_view document);
 
-// Escapes &, <, >, " and ' for use in element text.
-std::string xml_escape(std::string_view text);
 
 }  // namespace rwd

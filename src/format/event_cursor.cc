@@ -83,22 +83,17 @@ Status EventCursor::seek(uint64_t index) {
 }
 
 Result<uint64_t> EventCursor::total() {
-  EventCursor scan(*reader_);
-  scan.index_of_chunks_ = index_of_chunks_;
-  uint64_t n = 0;
-  for (size_t i = 0; i < reader_->event_chunks(); ++i) {
+  // Chunks this cursor (or a copy) has read are counted already; only the rest are read.
+  auto& first = index_of_chunks_->first;
+  for (size_t i = first.size() - 1; i < reader_->event_chunks(); ++i) {
     auto events = reader_->read_event_chunk(i);
     if (!events) {
       return std::unexpected(events.error());
     }
-    auto& first = index_of_chunks_->first;
-    if (first.size() == i + 1) {
-      first.push_back(n + events->size());
-    }
-    n += events->size();
+    first.push_back(first[i] + events->size());
   }
   index_of_chunks_->complete = true;
-  return n;
+  return first[reader_->event_chunks()];
 }
 
 }  // namespace rwd

@@ -32,7 +32,7 @@ class EventCursor {
   // Events consumed so far (the index of the event next() returns).
   uint64_t index() const { return index_; }
   Status seek(uint64_t index);
-  // Counts every event (reads the whole log once; cached for all copies).
+  // Counts every event: reads the chunks not read yet, once for all copies.
   Result<uint64_t> total();
 
  private:

@@ -266,20 +266,13 @@ Result<std::vector<Event>> RecordingReader::read_event_chunk(size_t i) const {
 }
 
 Status RecordingReader::for_each_event(const std::function<bool(const Event&)>& fn) const {
-  for (const auto& [off, h] : event_chunks_) {
-    auto payload = read_payload(off, h);
-    if (!payload) {
-      return std::unexpected(payload.error().context(
-          fmt::format("event chunk at byte {} is damaged", off)));
+  for (size_t i = 0; i < event_chunks_.size(); ++i) {
+    auto events = read_event_chunk(i);
+    if (!events) {
+      return std::unexpected(events.error());
     }
-    ByteReader in(*payload);
-    while (!in.empty()) {
-      auto e = decode_event(in);
-      if (!e) {
-        return std::unexpected(e.error().context(
-            fmt::format("event chunk at byte {} is damaged", off)));
-      }
-      if (!fn(*e)) {
+    for (const auto& e : *events) {
+      if (!fn(e)) {
         return ok();
       }
     }

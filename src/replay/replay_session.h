@@ -158,6 +158,8 @@ class ReplaySession {
   // The recorded end (exit, crash) was reached, or the log has no more events.
   bool at_end() const { return done_; }
   bool diverged() const { return stats_.divergence.has_value(); }
+  // Events in the log (reads only the chunks the session has not read yet).
+  Result<uint64_t> total_events() { return cursor_.total(); }
   // The next event, or nullptr at the end of the log.
   Result<const Event*> next_event() { return cursor_.peek(); }
   // The thread whose segment comes next (runs until the next event), 0 at the end.

@@ -40,8 +40,7 @@ Result<ReplayResult> replay_recording(const std::filesystem::path& path,
   if (ran && ran->stop == RunStop::kEventLimit) {
     result.end = "--until";
   }
-  EventCursor counter(*reader);
-  if (auto total = counter.total(); total) {
+  if (auto total = s.total_events(); total) {
     result.total_events = *total;
   } else if (!result.divergence) {
     return fail("the event log is damaged after event {}: {}", result.events,

@@ -1,14 +1,9 @@
 #include "gdb/debug_session.h"
 
 #include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <fstream>
 #include <sstream>
 
 #include "common/files.h"
@@ -25,18 +20,12 @@ namespace rwd {
 
 namespace {
 
-// The sysroot's gdbinit without its core file, plus the rewind commands and the
-// connection to the replay.
+// The sysroot's file commands (no core: the replay is the target), the rewind
+// commands and the connection to the replay.
 Result<std::filesystem::path> write_replay_gdbinit(const Sysroot& x, uint16_t port) {
-  std::ifstream in(x.gdbinit);
   std::ostringstream out;
   out << "# Written by rewind: debugs the recording's replay, with time travel.\n";
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("core-file", 0) == 0 || line.rfind("#", 0) == 0) {
-      continue;
-    }
-    out << line << "\n";
-  }
+  out << x.gdb_file_commands;
   auto helpers = x.dir / "rewind.py";
   if (auto s = write_file_atomic(helpers, kGdbHelpersPython, 0644); !s) {
     return std::unexpected(s.error());
@@ -80,8 +69,7 @@ Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
 Result<int> debug_replay_with_gdb(const RecordingReader& reader,
                                   const std::vector<std::string>& gdb_args,
                                   std::optional<uint64_t> start) {
-  std::string gdb = find_in_path("gdb");
-  if (gdb.empty()) {
+  if (find_in_path("gdb").empty()) {
     return fail("cannot debug {}: gdb is not installed (apt-get install gdb)",
                 reader.path().string());
   }
@@ -133,67 +121,27 @@ Result<int> debug_replay_with_gdb(const RecordingReader& reader,
   if (!init) {
     return std::unexpected(init.error());
   }
-  // The recording brings its own debug files; never reach out to a debuginfod server.
-  std::vector<std::string> argv = {gdb, "-q", "-iex", "set debuginfod enabled off", "-x",
-                                   init->string()};
-  argv.insert(argv.end(), gdb_args.begin(), gdb_args.end());
-
-  // While gdb runs, Ctrl-C belongs to it (it interrupts the replay through the protocol).
-  struct sigaction ignore{}, old_int{}, old_quit{};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGINT, &ignore, &old_int);
-  ::sigaction(SIGQUIT, &ignore, &old_quit);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGQUIT, &old_quit, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    Error e = exec_program(argv);
-    fmt::print(stderr, "rewind debug: {}\n", e.message);
-    ::_exit(127);
-  }
-  if (pid < 0) {
-    int err = errno;
-    ::sigaction(SIGINT, &old_int, nullptr);
-    ::sigaction(SIGQUIT, &old_quit, nullptr);
-    return fail_errno(err, "cannot run gdb");
+  auto gdb = GdbProcess::start(*init, gdb_args);
+  if (!gdb) {
+    return std::unexpected(gdb.error());
   }
   // Wait for gdb to connect, unless it exits first (a bad argument, say).
-  int status = 0;
-  bool exited = false;
   for (;;) {
     struct pollfd p{listener->get(), POLLIN, 0};
-    if (::poll(&p, 1, 200) > 0) {
-      break;
-    }
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      exited = true;
+    if (::poll(&p, 1, 200) > 0 || gdb->exited()) {
       break;
     }
   }
-  Status served = ok();
-  if (!exited) {
+  if (!gdb->exited()) {
     auto conn = accept_connection(listener->get());
-    if (conn) {
-      GdbServer server(**target);
-      served = server.serve(conn->get());
-    } else {
-      served = std::unexpected(conn.error());
-    }
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    Status served = conn ? GdbServer(**target).serve(conn->get())
+                         : Status(std::unexpected(conn.error()));
+    if (!served) {
+      fmt::print(stderr, "rewind debug: the connection to gdb ended: {}\n",
+                 served.error().message);
     }
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGQUIT, &old_quit, nullptr);
-  if (!served) {
-    fmt::print(stderr, "rewind debug: the connection to gdb ended: {}\n", served.error().message);
-  }
-  if (WIFSIGNALED(status)) {
-    return 128 + WTERMSIG(status);
-  }
-  return WEXITSTATUS(status);
+  return gdb->wait();
 }
 
 Status serve_replay(const RecordingReader& reader, const std::string& host_port,

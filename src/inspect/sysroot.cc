@@ -83,13 +83,11 @@ void link_soname(const std::filesystem::path& lib) {
   std::filesystem::create_symlink(lib.filename(), lib.parent_path() / soname, ec);
 }
 
-std::string gdbinit_text(const Sysroot& x, const std::set<std::string>& lib_dirs) {
-  std::string out = fmt::format(
-      "# Written by rewind: opens the recording's final state with its bundled files.\n"
-      "#   gdb -x {}\n"
-      "set sysroot {}\n"
-      "set debug-file-directory {}\n",
-      x.gdbinit.string(), x.root.string(), (x.root / "usr/lib/debug").string());
+// The commands that point gdb at the extracted files (everything but the core).
+std::string file_commands(const Sysroot& x, const std::set<std::string>& lib_dirs) {
+  std::string out = fmt::format("set sysroot {}\n"
+                                "set debug-file-directory {}\n",
+                                x.root.string(), (x.root / "usr/lib/debug").string());
   if (!lib_dirs.empty()) {
     std::string joined;
     for (const auto& d : lib_dirs) {
@@ -104,6 +102,15 @@ std::string gdbinit_text(const Sysroot& x, const std::set<std::string>& lib_dirs
   } else {
     out += "# the recording does not hold the executable\n";
   }
+  return out;
+}
+
+std::string gdbinit_text(const Sysroot& x) {
+  std::string out = fmt::format(
+      "# Written by rewind: opens the recording's final state with its bundled files.\n"
+      "#   gdb -x {}\n",
+      x.gdbinit.string());
+  out += x.gdb_file_commands;
   if (!x.core.empty()) {
     out += fmt::format("core-file {}\n", x.core.string());
   } else {
@@ -217,7 +224,8 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
   if (auto s = write_file_atomic(x.manifest, reader.manifest().dump(2) + "\n", 0600); !s) {
     return std::unexpected(s.error());
   }
-  if (auto s = write_file_atomic(x.gdbinit, gdbinit_text(x, lib_dirs), 0644); !s) {
+  x.gdb_file_commands = file_commands(x, lib_dirs);
+  if (auto s = write_file_atomic(x.gdbinit, gdbinit_text(x), 0644); !s) {
     return std::unexpected(s.error());
   }
   return x;

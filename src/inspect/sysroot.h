@@ -36,6 +36,9 @@ struct Sysroot {
   std::filesystem::path exe;       // the executable inside root; empty when not bundled
   std::filesystem::path vdso;      // DIR/vdso.so; empty when not bundled
   std::vector<std::string> files;  // extracted files, as paths the target saw
+  // gdb commands that point it at these files (sysroot, debug directory, library
+  // search path, executable); gdbinit is these plus the core.
+  std::string gdb_file_commands;
   std::vector<std::string> warnings;
 };
 

@@ -1,0 +1,3 @@
+module rewind.dev/examples/go-service
+
+go 1.19

@@ -1,0 +1,85 @@
+// go-service: a small pure-Go HTTP service that crashes on request, for recording Go
+// programs with rewind (attach and launch).
+//
+//	GET /        a counter, the time, and a checksum of some work (clock reads, rdtsc via
+//	             the runtime, goroutines, allocation)
+//	GET /health  "ok"
+//	GET /crash   answers "This will crash!"; 1 s later a goroutine dereferences a nil
+//	             pointer (a Go panic: the runtime's SIGSEGV handler, exit status 2)
+//
+// Usage: go-service [-port N] (default 8081; 0 picks a free port, printed on stdout).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type job struct {
+	name  string
+	owner *string
+}
+
+var requests atomic.Int64
+
+func work(n int) uint32 {
+	buf := make([]byte, 0, n*8)
+	for i := 0; i < n; i++ {
+		buf = append(buf, byte(i), byte(i>>8), byte(time.Now().UnixNano()&0x7))
+	}
+	return crc32.ChecksumIEEE(buf)
+}
+
+func index(w http.ResponseWriter, r *http.Request) {
+	count := requests.Add(1)
+	var wg sync.WaitGroup
+	sums := make([]uint32, 2)
+	for i := range sums {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sums[i] = work(200 + i)
+		}(i)
+	}
+	wg.Wait()
+	fmt.Fprintf(w, "hello from go-service: request %d at %s, work %08x%08x\n", count,
+		time.Now().UTC().Format(time.RFC3339Nano), sums[0], sums[1])
+}
+
+func ownerLength(j *job) int {
+	return len(*j.owner) // j.owner is nil for the crash job: SIGSEGV, a Go panic
+}
+
+func crash(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintln(w, "This will crash!")
+	go func() {
+		time.Sleep(time.Second)
+		j := &job{name: "report"}
+		fmt.Println("owner length", ownerLength(j))
+	}()
+}
+
+func main() {
+	port := flag.Int("port", 8081, "TCP port to listen on (0 picks a free one)")
+	flag.Parse()
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go-service: cannot listen on port %d: %v\n", *port, err)
+		os.Exit(1)
+	}
+	fmt.Printf("go-service listening on port %d\n", ln.Addr().(*net.TCPAddr).Port)
+	http.HandleFunc("/", index)
+	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	http.HandleFunc("/crash", crash)
+	if err := http.Serve(ln, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "go-service: %v\n", err)
+		os.Exit(1)
+	}
+}

@@ -409,6 +409,9 @@ Status RecordSession::take_initial_snapshot() {
   nlohmann::json extra = {{"signal_actions", signal_actions_},
                           {"vdso_patched", !vdso_patches_.empty()},
                           {"tsc_trapped", tsc_trapped_}};
+  if (orphan_guard_) {
+    extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
+  }
   auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_, extra);
   if (!snap) {
     return std::unexpected(snap.error());

@@ -38,6 +38,8 @@
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
+#include "tracee/orphan_guard.h"
+#include "tracee/proc_info.h"
 #include "tracee/target_memory.h"
 #include "tracee/vdso_patch.h"
 #include "tracee/wait_status.h"
@@ -127,6 +129,10 @@ class RecordSession {
   // Replay support: vDSO time functions as syscalls, rdtsc trapped, rseq off, signal
   // handlers read. Undone on detach (not after a crash: the process is gone).
   Status prepare_for_replay();
+  void install_orphan_guard(uint64_t syscall_insn);
+  void step_out_of_vdso(const MapEntry& vdso);
+  void remove_orphan_guard();
+  void keep_orphan_guard(Thread& t, const Event& e);
   void undo_replay_support();
   nlohmann::json read_signal_actions(pid_t tid);
 
@@ -180,8 +186,11 @@ class RecordSession {
   uint64_t rdtsc_count_ = 0;
   // Replay support state.
   std::vector<CodePatch> vdso_patches_;
-  uint64_t injection_site_ = 0;
+  InjectionSite injection_site_;
   bool tsc_trapped_ = false;
+  // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only
+  // once it is installed.
+  std::optional<OrphanGuard> orphan_guard_;
   bool rseq_in_use_ = false;  // the target had rseq registered when rewind attached
   // Set when a stop was asked for: the running thread gets this long to reach a syscall,
   // so that the recording (and its replay) ends at a syscall rather than mid-loop.

@@ -264,8 +264,14 @@ nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
   }
   // Scratch space below the stack pointer and its red zone: dead memory by the ABI.
   uint64_t scratch = (regs->rsp - 512) & ~uint64_t{15};
+  // Only handled and ignored signals have an action worth restoring, and SIGCHLD, whose
+  // default action has flags (SA_NOCLDSTOP, SA_NOCLDWAIT): asking for those alone keeps
+  // the attach pause short.
+  auto status = read_status(pid_);
+  uint64_t wanted = status ? status->sig_caught | status->sig_ignored : ~uint64_t{0};
+  wanted |= 1ull << (SIGCHLD - 1);
   for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) {
+    if (sig == SIGKILL || sig == SIGSTOP || (wanted & (1ull << (sig - 1))) == 0) {
       continue;
     }
     int deferred = 0;
@@ -293,32 +299,37 @@ nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
   return actions;
 }
 
-Status RecordSession::prepare_for_replay() {
-  if (!mem_) {
-    mem_ = std::make_unique<TargetMemory>(pid_);
+void RecordSession::install_orphan_guard(uint64_t syscall_insn) {
+  pid_t first = threads_.begin()->first;
+  int deferred = 0;
+  auto guard = syscall_insn != 0
+                   ? OrphanGuard::install(first, syscall_insn, &deferred)
+                   : Result<OrphanGuard>(fail("the vDSO has no syscall instruction to map it"));
+  if (deferred != 0) {
+    threads_[first]->pending_signal = deferred;
   }
-  auto maps = read_maps(pid_);
-  if (!maps) {
-    return std::unexpected(maps.error());
+  if (!guard) {
+    // Trapping rdtsc without the guard would kill the target if rewind died.
+    warn_once("tsc", fmt::format("rdtsc is not trapped, so its results are not recorded and "
+                                 "replay may diverge: {}",
+                                 guard.error().message));
+    return;
   }
-  const MapEntry* vdso = nullptr;
-  for (const auto& m : *maps) {
-    if (m.path == "[vdso]") {
-      vdso = &m;
-    }
+  orphan_guard_ = *guard;
+  injection_site_ = orphan_guard_->injection_site();
+}
+
+// A thread stopped inside the vDSO would go on reading the kernel's clock data (the vvar
+// page, which replay does not have), and a thread in the middle of a function about to be
+// patched would run the patch's bytes from their middle: step them out of the vDSO.
+void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
+  if (orphan_guard_) {
+    (void)orphan_guard_->set_stepping(pid_, true);
   }
-  std::string image;
-  if (vdso == nullptr || !mem_->read(vdso->start, vdso->size(), image)) {
-    warn_once("vdso", "the target has no readable vDSO: clock reads are not recorded and "
-                      "replay may diverge");
-    return ok();
-  }
-  // A thread stopped inside the vDSO would go on reading the kernel's clock data (the
-  // vvar page, which replay does not have): step it out of the vDSO first.
   for (auto& [tid, t] : threads_) {
     auto regs = get_regs(tid);
     auto inside = [&](const user_regs_struct& r) {
-      return r.rip >= vdso->start && r.rip < vdso->end;
+      return r.rip >= vdso.start && r.rip < vdso.end;
     };
     if (!regs || !inside(*regs) || restart_pending(*regs)) {
       continue;
@@ -344,22 +355,55 @@ Status RecordSession::prepare_for_replay() {
                                          tid));
     }
   }
+  if (orphan_guard_) {
+    (void)orphan_guard_->set_stepping(pid_, false);
+  }
+}
+
+Status RecordSession::prepare_for_replay() {
+  if (!mem_) {
+    mem_ = std::make_unique<TargetMemory>(pid_);
+  }
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    return std::unexpected(maps.error());
+  }
+  const MapEntry* vdso = nullptr;
+  for (const auto& m : *maps) {
+    if (m.path == "[vdso]") {
+      vdso = &m;
+    }
+  }
+  std::string image;
+  if (vdso == nullptr || !mem_->read(vdso->start, vdso->size(), image)) {
+    warn_once("vdso", "the target has no readable vDSO: clock reads are not recorded and "
+                      "replay may diverge");
+    return ok();
+  }
+  // The guard goes in first: should rewind die, it makes the target survive every
+  // later step (and the recording).
+  install_orphan_guard(find_syscall_instruction(image, vdso->start));
+  step_out_of_vdso(*vdso);
   auto patches = vdso_patches(image, vdso->start);
   if (!patches || !apply_patches(pid_, *patches)) {
     warn_once("vdso", fmt::format("the vDSO time functions could not be patched ({}): clock "
                                   "reads are not recorded and replay may diverge",
                                   patches ? "write failed" : patches.error().message));
+    remove_orphan_guard();
     return ok();
   }
   vdso_patches_ = std::move(*patches);
-  injection_site_ = patch_syscall_site(vdso_patches_);
-
-  bool all_trapped = true;
+  if (!orphan_guard_) {
+    injection_site_ = {patch_syscall_site(vdso_patches_), 0};
+  }
+  bool all_trapped = orphan_guard_.has_value();
   for (auto& [tid, t] : threads_) {
     int deferred = 0;
-    auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV},
-                             &deferred);
-    all_trapped = all_trapped && rc && *rc == 0;
+    if (orphan_guard_) {
+      auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV},
+                               &deferred);
+      all_trapped = all_trapped && rc && *rc == 0;
+    }
     __ptrace_rseq_configuration cfg{};
     if (::ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid,
                  reinterpret_cast<void*>(sizeof cfg), &cfg) > 0 &&
@@ -380,7 +424,11 @@ Status RecordSession::prepare_for_replay() {
     }
   }
   tsc_trapped_ = all_trapped;
-  if (!all_trapped) {
+  if (!all_trapped && orphan_guard_) {
+    // All or none: a detach untraps only a recording that trapped every thread.
+    for (auto& [tid, t] : threads_) {
+      (void)inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE});
+    }
     warn_once("tsc", "rdtsc could not be trapped in every thread: its results are not "
                      "recorded and replay may diverge");
   }
@@ -394,6 +442,31 @@ Status RecordSession::prepare_for_replay() {
   return ok();
 }
 
+void RecordSession::remove_orphan_guard() {
+  if (!orphan_guard_) {
+    return;
+  }
+  for (auto& [tid, t] : threads_) {
+    if (!t->stopped || t->at_entry || t->group_stop) {
+      continue;
+    }
+    int deferred = 0;
+    auto s = orphan_guard_->remove(tid, &deferred);
+    if (deferred != 0 && t->pending_signal == 0) {
+      t->pending_signal = deferred;
+    }
+    if (!s) {
+      spdlog::warn("rewind's SIGSEGV guard stays in pid {}: {}", pid_, s.error().message);
+    }
+    orphan_guard_.reset();
+    injection_site_ = {patch_syscall_site(vdso_patches_), 0};
+    return;
+  }
+  spdlog::warn("rewind's SIGSEGV guard stays in pid {}: no thread could run the syscalls "
+               "that remove it",
+               pid_);
+}
+
 void RecordSession::undo_replay_support() {
   if (vdso_patches_.empty()) {
     return;
@@ -402,11 +475,11 @@ void RecordSession::undo_replay_support() {
   for (auto& [tid, t] : threads_) {
     if (t->stopped && t->at_entry && !t->preempt_skip) {
       // Nothing can be run in a thread at a syscall-entry stop: skip the syscall to
-      // reach its exit stop, and set the thread up to make the call again after detach.
+      // reach its exit stop, with the thread set up to make the call again after detach.
       if (auto regs = get_regs(tid)) {
         t->entry_regs = *regs;
-        regs->orig_rax = static_cast<uint64_t>(-1);
-        if (set_regs(tid, *regs) && ::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0) {
+        if (set_regs(tid, rerun_syscall(*regs)) &&
+            ::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) == 0) {
           auto st = wait_thread(tid, std::chrono::seconds(2));
           if (st && st->is_syscall_stop()) {
             t->at_entry = false;
@@ -442,9 +515,13 @@ void RecordSession::undo_replay_support() {
     }
   }
   if (left) {
-    spdlog::warn("rdtsc stays trapped in some threads of pid {}: they were in the middle of a "
-                 "syscall when rewind detached",
+    // The guard stays, so that those threads untrap rdtsc themselves at their next one.
+    spdlog::warn("rdtsc stays trapped in some threads of pid {} (they were in the middle of a "
+                 "syscall when rewind detached); rewind's SIGSEGV guard stays installed to "
+                 "untrap it at their next rdtsc",
                  pid_);
+  } else {
+    remove_orphan_guard();
   }
   // A thread stopped inside a patched function would resume in the middle of the
   // original instructions: step it out (it sits on the stub's `ret`), or keep the patch.

@@ -95,11 +95,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
     t.at_entry = true;
     if (t.interrupt_pending && t.tid == owner_) {
       // A preemption is on its way: skip this syscall so that the preemption stop comes
-      // first, and run it again when the thread next gets the CPU.
+      // first, with the thread set back onto its syscall instruction to make the call
+      // again when it next gets the CPU (or by itself, should rewind die meanwhile).
       if (auto regs = get_regs(t.tid)) {
         t.entry_regs = *regs;
-        regs->orig_rax = static_cast<uint64_t>(-1);
-        if (set_regs(t.tid, *regs)) {
+        if (set_regs(t.tid, rerun_syscall(*regs))) {
           t.preempt_skip = true;
           return;
         }
@@ -173,6 +173,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
                             "table: what the kernel wrote is not recorded",
                             si->name));
     }
+  }
+  if (e.sysno == SYS_rt_sigaction && e.result == 0) {
+    keep_orphan_guard(t, e);  // before the outputs are read: oldact is rewritten
+  }
+  if (si != nullptr) {
     for (auto r : syscall_output_ranges(*si, e.args, e.result, peek)) {
       if (r.len > kMaxCapture) {
         warn_once(fmt::format("big-{}", si->name),
@@ -204,6 +209,36 @@ void RecordSession::on_syscall_stop(Thread& t) {
     }
   }
   record(e);
+}
+
+// The program's own rt_sigaction for a signal the orphan guard handles: it sees its own
+// actions (oldact is rewritten to the program's previous one, before the outputs are
+// recorded), and the guard goes back in front of an action it set.
+void RecordSession::keep_orphan_guard(Thread& t, const Event& e) {
+  int sig = static_cast<int>(e.args[0]);
+  const KernelSigaction* program = orphan_guard_ ? orphan_guard_->program_action(sig) : nullptr;
+  if (program == nullptr) {
+    return;
+  }
+  KernelSigaction previous = *program;
+  if (e.args[1] != 0) {
+    int deferred = 0;
+    auto s = orphan_guard_->rewrap(t.tid, sig, &deferred);
+    if (deferred != 0) {
+      t.pending_signal = deferred;
+    }
+    if (!s) {
+      warn_once("guard-rewrap",
+                fmt::format("the target replaced its {} handler and rewind could not put its "
+                            "orphan guard back in front ({}): if rewind is killed now, the "
+                            "target can die at its next rdtsc",
+                            signal_name(sig), s.error().message));
+    }
+  }
+  if (e.args[2] != 0) {
+    std::string_view bytes(reinterpret_cast<const char*>(&previous), sizeof previous);
+    (void)write_memory(t.tid, e.args[2], bytes);
+  }
 }
 
 void RecordSession::on_event_stop(Thread& t, int event, int sig) {
@@ -328,6 +363,9 @@ bool RecordSession::signal_is_fatal(int sig) const {
   if (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
       is_stop_signal(sig)) {
     return false;
+  }
+  if (const KernelSigaction* a = orphan_guard_ ? orphan_guard_->program_action(sig) : nullptr) {
+    return a->handler == reinterpret_cast<uint64_t>(SIG_DFL);  // the guard passes it on
   }
   auto st = read_status(pid_);
   if (!st) {

@@ -38,13 +38,23 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
   // a signal frame may be written there at any time, and the frames left there hold
   // the CPU's record of which vector registers were in use (XSTATE_BV), which is not
   // part of the program's state. It is not compared.
-  std::vector<std::pair<uint64_t, uint64_t>> dead;
+  //
+  // Nor is the data page of rewind's orphan guard: rewind's own bookkeeping, written by
+  // the recorder (tracee/orphan_guard.h).
+  struct Skipped {
+    uint64_t lo, hi;
+    bool stack;
+  };
+  std::vector<Skipped> dead;
   for (const auto& ft : fs.threads) {
     for (const auto& seg : fs.segments) {
       if (ft.regs.rsp > seg.vaddr && ft.regs.rsp <= seg.vaddr + seg.size) {
-        dead.emplace_back(seg.vaddr, ft.regs.rsp > 128 ? ft.regs.rsp - 128 : 0);
+        dead.push_back({seg.vaddr, ft.regs.rsp > 128 ? ft.regs.rsp - 128 : 0, true});
       }
     }
+  }
+  if (image.orphan_guard_size != 0) {
+    dead.push_back({image.orphan_guard, image.orphan_guard + image.orphan_guard_size, false});
   }
   auto hex = [](std::string_view b) {
     std::string out;
@@ -60,7 +70,7 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
     }
     // The parts of the segment to compare: all of it but dead stack.
     std::vector<std::pair<uint64_t, uint64_t>> parts = {{seg.vaddr, seg.vaddr + seg.size}};
-    for (auto [lo, hi] : dead) {
+    for (auto [lo, hi, stack] : dead) {
       std::vector<std::pair<uint64_t, uint64_t>> next;
       for (auto [a, b] : parts) {
         if (hi <= a || lo >= b) {
@@ -69,7 +79,9 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
         }
         if (a < lo) next.emplace_back(a, lo);
         if (hi < b) next.emplace_back(hi, b);
-        check.dead_stack_bytes += std::min(b, hi) - std::max(a, lo);
+        if (stack) {
+          check.dead_stack_bytes += std::min(b, hi) - std::max(a, lo);
+        }
       }
       parts = std::move(next);
     }

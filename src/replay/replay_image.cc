@@ -155,6 +155,10 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
                                   u64_of(a, "restorer"), u64_of(a, "mask")});
   }
   img.vdso_patched = snap.value("vdso_patched", false);
+  if (auto g = snap.find("orphan_guard"); g != snap.end() && g->is_object()) {
+    img.orphan_guard = u64_of(*g, "base");
+    img.orphan_guard_size = u64_of(*g, "size");
+  }
   if (const BlobInfo* core = reader.find_blob("core", "name", "final"); core && core->complete) {
     auto bytes = reader.read_blob(*core);
     if (!bytes) {

@@ -67,6 +67,9 @@ struct ReplayImage {
   std::vector<ReplayThreadState> threads;  // the thread-group leader first
   std::vector<SignalAction> signal_actions;
   bool vdso_patched = false;
+  // rewind's orphan guard in the target (tracee/orphan_guard.h), when it had one.
+  uint64_t orphan_guard = 0;
+  uint64_t orphan_guard_size = 0;
   std::string auxv;  // the auxiliary vector at the start (for debuggers)
   std::optional<FinalState> final_state;
 

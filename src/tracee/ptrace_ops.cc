@@ -150,14 +150,25 @@ Result<WaitStatus> wait_thread(pid_t tid, std::optional<std::chrono::millisecond
 
 Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
                                std::array<uint64_t, 6> args, int* deferred_signal) {
+  return inject_syscall(tid, InjectionSite{site, 0}, nr, args, deferred_signal);
+}
+
+Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
+                               std::array<uint64_t, 6> args, int* deferred_signal) {
   auto saved = get_regs(tid);
   if (!saved) {
     return std::unexpected(saved.error());
   }
   user_regs_struct restore = *saved;
   apply_restart(restore);
+  if (site.save_area != 0) {
+    std::string_view bytes(reinterpret_cast<const char*>(&restore), sizeof restore);
+    if (auto s = write_memory(tid, site.save_area, bytes); !s) {
+      return std::unexpected(s.error());
+    }
+  }
   user_regs_struct r = restore;
-  r.rip = site;
+  r.rip = site.syscall_insn;
   r.rax = static_cast<uint64_t>(nr);
   r.orig_rax = static_cast<uint64_t>(-1);
   r.rdi = args[0];

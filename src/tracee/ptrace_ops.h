@@ -57,6 +57,16 @@ user_regs_struct rerun_syscall(const user_regs_struct& entry);
 Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
                                std::array<uint64_t, 6> args, int* deferred_signal = nullptr);
 
+// A syscall instruction whose following code restores the thread from `save_area` (a
+// user_regs_struct in the target) if the tracer dies during the injected call, as the
+// orphan guard's does. inject_syscall writes the thread's registers there first.
+struct InjectionSite {
+  uint64_t syscall_insn = 0;
+  uint64_t save_area = 0;
+};
+Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
+                               std::array<uint64_t, 6> args, int* deferred_signal = nullptr);
+
 // Waits for the next stop or exit of one thread (retrying EINTR). With a timeout, fails
 // when none comes in time (a thread of a process being killed may never report).
 Result<WaitStatus> wait_thread(pid_t tid,

@@ -108,6 +108,11 @@ Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t bas
   return patches;
 }
 
+uint64_t find_syscall_instruction(std::string_view image, uint64_t base) {
+  auto at = image.find("\x0f\x05");
+  return at == std::string_view::npos ? 0 : base + at;
+}
+
 uint64_t patch_syscall_site(const std::vector<CodePatch>& patches) {
   return patches.empty() ? 0 : patches.front().addr + 5;
 }

@@ -31,6 +31,10 @@ struct CodePatch {
 // not an ELF file with a dynamic symbol table.
 Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t base);
 
+// Address of the bytes of a `syscall` instruction (0f 05) in an unpatched vDSO image
+// mapped at `base`, wherever they are, or 0: enough for one injected syscall.
+uint64_t find_syscall_instruction(std::string_view image, uint64_t base);
+
 // Address of a `syscall` instruction inside the patches (for syscall injection).
 uint64_t patch_syscall_site(const std::vector<CodePatch>& patches);
 

@@ -1,0 +1,79 @@
+// The orphan guard: what keeps a recorded process alive when its recorder dies abruptly
+// (SIGKILL, the OOM killer) and cannot undo the rdtsc trapping it set up.
+//
+// rewind traps rdtsc with PR_SET_TSC so that it can record the values; a trapped rdtsc
+// raises SIGSEGV. The guard is a few instructions mapped into the target (two pages:
+// code, then data) and installed as its SIGSEGV handler (and SIGTRAP's, for a
+// single-step cut short), wrapping the program's own actions. While the recorder lives it never sees an rdtsc fault (the recorder handles
+// those under ptrace) and hands every other SIGSEGV to the program's action unchanged.
+// Once the recorder is gone, a trapped rdtsc reaches the guard, which turns trapping off
+// for that thread and lets the instruction run again.
+//
+//   auto guard = OrphanGuard::install(tid, site);   // before trapping rdtsc
+//   ...                                             // record
+//   inject_syscall(tid, guard->injection_site(), ...);
+//   guard->remove(tid);                             // after untrapping every thread
+//
+// The guard's pages are ordinary anonymous memory of the target, so the initial
+// snapshot and the replay contain them: replay runs the same handler.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "common/error.h"
+#include "tracee/ptrace_ops.h"
+
+namespace rwd {
+
+// The kernel's struct sigaction on x86-64 (rt_sigaction's layout).
+struct KernelSigaction {
+  uint64_t handler = 0;  // 0 SIG_DFL, 1 SIG_IGN, else the handler's address
+  uint64_t flags = 0;
+  uint64_t restorer = 0;
+  uint64_t mask = 0;
+};
+
+class OrphanGuard {
+ public:
+  // Maps the guard into the process of the stopped thread `tid` and makes it the SIGSEGV
+  // and SIGTRAP handler, keeping the program's actions for the guard to pass signals on
+  // to. The mmap runs on the syscall instruction at `first_site` (see inject_syscall),
+  // the rest on the guard's own; a signal that arrives meanwhile is returned in
+  // *deferred_signal.
+  static Result<OrphanGuard> install(pid_t tid, uint64_t first_site, int* deferred_signal);
+
+  // Puts the program's actions back and unmaps the guard. Only safe once no thread has
+  // rdtsc trapped any more.
+  Status remove(pid_t tid, int* deferred_signal) const;
+
+  // Where to inject syscalls while the guard is in place: a thread that rewind leaves
+  // in the middle of one, by dying, resumes where it was.
+  InjectionSite injection_site() const;
+
+  // Set while rewind single-steps a thread: the single-step trap that follows rewind's
+  // death is then ignored instead of passed on.
+  Status set_stepping(pid_t pid, bool stepping) const;
+
+  // After the program set its own action for `sig` (replacing the guard's): keeps that
+  // action as the one the guard passes `sig` on to and puts the guard back in front.
+  Status rewrap(pid_t tid, int sig, int* deferred_signal);
+
+  // The program's own action for SIGSEGV or SIGTRAP (nullptr for other signals): what
+  // the program must see as its action, and what the guard passes the signal on to.
+  const KernelSigaction* program_action(int sig) const;
+  uint64_t base() const { return base_; }
+
+  // The guard's size in the target: one page of code, one of data.
+  static constexpr uint64_t kSize = 8192;
+
+ private:
+  explicit OrphanGuard(uint64_t base) : base_(base) {}
+
+  uint64_t base_;
+  KernelSigaction segv_;
+  KernelSigaction trap_;
+};
+
+}  // namespace rwd

@@ -1,0 +1,220 @@
+// The orphan guard in a real traced child: the tracer goes away (PTRACE_DETACH without
+// undoing anything, as when rewind is killed) and the child must go on as if it had never
+// been traced.
+#include "tracee/orphan_guard.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "tracee/ptrace_ops.h"
+#include "tracee/vdso_patch.h"
+
+namespace rwd {
+namespace {
+
+constexpr int kCleanExit = 42;
+constexpr int kHandlerExit = 7;
+
+volatile uintptr_t null_address = 0;
+
+void own_handler(int) { _exit(kHandlerExit); }
+
+__attribute__((no_sanitize("address", "undefined"))) void fault() {
+  *reinterpret_cast<volatile int*>(null_address) = 1;
+}
+
+enum class Child { kRdtsc, kOwnHandler, kDefaultAction, kSigactionCheck };
+
+// Once its parent has seized it (one byte on `go`), the child stops itself, then does
+// what its kind says.
+[[noreturn]] void child_main(Child kind, int go) {
+  if (kind == Child::kOwnHandler || kind == Child::kSigactionCheck) {
+    ::signal(SIGSEGV, own_handler);
+  }
+  char c;
+  if (::read(go, &c, 1) != 1) {
+    _exit(1);
+  }
+  ::raise(SIGSTOP);
+  switch (kind) {
+    case Child::kRdtsc: {
+      uint64_t sum = 0;
+      for (int i = 0; i < 1000; ++i) {
+        sum += __rdtsc() & 1;
+      }
+      _exit(sum <= 1000 ? kCleanExit : 1);
+    }
+    case Child::kOwnHandler:
+    case Child::kDefaultAction:
+      fault();
+      _exit(1);
+    case Child::kSigactionCheck: {
+      struct sigaction now {};
+      ::sigaction(SIGSEGV, nullptr, &now);
+      _exit(now.sa_handler == own_handler ? kCleanExit : 1);
+    }
+  }
+  _exit(1);
+}
+
+// A child of this test, seized and stopped in its raise(SIGSTOP).
+class TracedChild {
+ public:
+  explicit TracedChild(Child kind) {
+    int go[2];
+    if (::pipe(go) != 0) {
+      return;
+    }
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      child_main(kind, go[0]);
+    }
+    ::close(go[0]);
+    go_ = go[1];
+  }
+  ~TracedChild() {
+    ::close(go_);
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Seizes the child and lets it stop itself: it is then in a signal-delivery-stop.
+  bool seize() {
+    if (pid_ <= 0 || ::ptrace(PTRACE_SEIZE, pid_, nullptr,
+                              reinterpret_cast<void*>(PTRACE_O_TRACESYSGOOD)) != 0) {
+      return false;
+    }
+    if (::write(go_, "g", 1) != 1) {
+      return false;
+    }
+    int status = 0;
+    return ::waitpid(pid_, &status, __WALL) == pid_ && WIFSTOPPED(status) &&
+           WSTOPSIG(status) == SIGSTOP && (status >> 16) == 0;
+  }
+  // What the tracer dying does: the child runs on, untraced, with whatever was set up.
+  void tracer_gone() { ::ptrace(PTRACE_DETACH, pid_, nullptr, nullptr); }
+  // The child's wait status once it ends.
+  int finish() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return status;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int go_ = -1;
+  bool reaped_ = false;
+};
+
+// A syscall instruction in this process's vDSO, which the forked child shares.
+uint64_t vdso_syscall_site() {
+  uint64_t base = getauxval(AT_SYSINFO_EHDR);
+  if (base == 0) {
+    return 0;
+  }
+  // The image ends with its section table.
+  const auto* eh = reinterpret_cast<const unsigned char*>(base);
+  uint64_t shoff = 0;
+  uint16_t shnum = 0, shentsize = 0;
+  std::memcpy(&shoff, eh + 0x28, 8);
+  std::memcpy(&shentsize, eh + 0x3a, 2);
+  std::memcpy(&shnum, eh + 0x3c, 2);
+  std::string_view image(reinterpret_cast<const char*>(base), shoff + uint64_t{shnum} * shentsize);
+  return find_syscall_instruction(image, base);
+}
+
+class OrphanGuardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    site_ = vdso_syscall_site();
+    ASSERT_NE(site_, 0u) << "this kernel's vDSO has no syscall instruction";
+  }
+  uint64_t site_ = 0;
+};
+
+TEST_F(OrphanGuardTest, TrappedRdtscRunsAfterTheTracerIsGone) {
+  TracedChild child(Child::kRdtsc);
+  ASSERT_TRUE(child.seize());
+  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  auto rc = inject_syscall(child.pid(), guard->injection_site(), SYS_prctl,
+                           {PR_SET_TSC, PR_TSC_SIGSEGV});
+  ASSERT_TRUE(rc && *rc == 0);
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
+}
+
+TEST_F(OrphanGuardTest, RealFaultReachesTheProgramsHandler) {
+  TracedChild child(Child::kOwnHandler);
+  ASSERT_TRUE(child.seize());
+  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  EXPECT_EQ(guard->program_action(SIGSEGV)->handler, reinterpret_cast<uint64_t>(own_handler));
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), kHandlerExit);
+}
+
+TEST_F(OrphanGuardTest, RealFaultWithoutHandlerStillKillsBySigsegv) {
+  TracedChild child(Child::kDefaultAction);
+  ASSERT_TRUE(child.seize());
+  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGSEGV);
+}
+
+TEST_F(OrphanGuardTest, ThreadLeftInAnInjectedSyscallResumesWhereItWas) {
+  TracedChild child(Child::kRdtsc);
+  ASSERT_TRUE(child.seize());
+  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  // What inject_syscall does up to the syscall, then the tracer goes away.
+  auto regs = get_regs(child.pid());
+  ASSERT_TRUE(regs);
+  InjectionSite site = guard->injection_site();
+  ASSERT_TRUE(write_memory(child.pid(), site.save_area,
+                           std::string_view(reinterpret_cast<const char*>(&*regs), sizeof *regs)));
+  user_regs_struct injected = *regs;
+  injected.rip = site.syscall_insn;
+  injected.rax = SYS_getpid;
+  injected.rdi = injected.rsi = injected.rdx = 0xdead;
+  ASSERT_TRUE(set_regs(child.pid(), injected));
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
+}
+
+TEST_F(OrphanGuardTest, RemovePutsTheProgramsActionBack) {
+  TracedChild child(Child::kSigactionCheck);
+  ASSERT_TRUE(child.seize());
+  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  ASSERT_TRUE(guard->remove(child.pid(), nullptr));
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
+}
+
+}  // namespace
+}  // namespace rwd

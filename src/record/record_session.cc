@@ -402,14 +402,14 @@ Status RecordSession::take_initial_snapshot() {
   if (!maps) {
     return std::unexpected(maps.error());
   }
-  std::vector<pid_t> tids;
+  std::vector<SnapshotThread> threads;
   for (auto& [tid, t] : threads_) {
-    tids.push_back(tid);
+    threads.push_back({tid, t->altstack});
   }
   nlohmann::json extra = {{"signal_actions", signal_actions_},
                           {"vdso_patched", !vdso_patches_.empty()},
                           {"tsc_trapped", tsc_trapped_}};
-  auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_, extra);
+  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, extra);
   if (!snap) {
     return std::unexpected(snap.error());
   }

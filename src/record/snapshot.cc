@@ -162,7 +162,8 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>
     }
     regions.push_back(std::move(r));
   }
-  nlohmann::json snap = {{"name", name}, {"pid", pid}, {"threads", thread_states}, {"maps", regions}};
+  nlohmann::json snap = {
+      {"name", name}, {"pid", pid}, {"threads", thread_states}, {"maps", regions}};
   if (auto auxv = read_auxv(pid)) {
     snap["auxv"] = to_hex(std::span(reinterpret_cast<const uint8_t*>(auxv->data()), auxv->size()));
   }

@@ -15,7 +15,6 @@
 #include <sys/types.h>
 
 #include <optional>
-
 #include <string>
 #include <vector>
 

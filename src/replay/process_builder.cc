@@ -173,15 +173,16 @@ Status Builder::fill_saved_memory() {
 }
 
 // The kernel keeps the alternate signal stack per thread, outside the memory the
-// snapshot holds; every Go thread takes its signals there. It is set also where it was
-// off, since the fork's thread has rewind's.
+// snapshot holds; every Go thread takes its signals there. A thread that had none is
+// left alone: neither has the fork's (rewind uses none), and an explicit SS_DISABLE
+// would show in the uc_stack of its signal frames, unlike a stack never set.
 Status Builder::restore_altstack(pid_t t, const ReplayThreadState& ts, uint64_t buf) {
-  if (!ts.altstack) {
-    return ok();  // a recording made before rewind saved it
+  if (!ts.altstack || (ts.altstack->ss_flags & SS_DISABLE)) {
+    return ok();
   }
   stack_t ss = altstack_to_set(*ts.altstack);
-  if (auto s = write_memory(out_.pid, buf, std::string_view(reinterpret_cast<const char*>(&ss), sizeof ss));
-      !s) {
+  std::string_view bytes(reinterpret_cast<const char*>(&ss), sizeof ss);
+  if (auto s = write_memory(out_.pid, buf, bytes); !s) {
     return std::unexpected(s.error());
   }
   auto what = fmt::format("restoring the alternate signal stack of thread {}", ts.tid);

@@ -402,9 +402,9 @@ Status RecordSession::take_initial_snapshot() {
   if (!maps) {
     return std::unexpected(maps.error());
   }
-  std::vector<pid_t> tids;
+  std::vector<SnapshotThread> threads;
   for (auto& [tid, t] : threads_) {
-    tids.push_back(tid);
+    threads.push_back({tid, t->altstack});
   }
   nlohmann::json extra = {{"signal_actions", signal_actions_},
                           {"vdso_patched", !vdso_patches_.empty()},
@@ -412,7 +412,7 @@ Status RecordSession::take_initial_snapshot() {
   if (orphan_guard_) {
     extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
   }
-  auto snap = write_snapshot(pid_, tids, *maps, "initial", *writer_, extra);
+  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, extra);
   if (!snap) {
     return std::unexpected(snap.error());
   }

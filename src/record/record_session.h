@@ -26,6 +26,7 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -99,6 +100,8 @@ class RecordSession {
     uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
     uint32_t rseq_len = 0;
     uint32_t rseq_sig = 0;
+    // Its alternate signal stack when rewind attached (nullopt: it could not be read).
+    std::optional<stack_t> altstack;
   };
   enum class Mode { kPreExec, kRecording, kStopping };
 
@@ -135,6 +138,12 @@ class RecordSession {
   void keep_orphan_guard(Thread& t, const Event& e);
   void undo_replay_support();
   nlohmann::json read_signal_actions(pid_t tid);
+  std::optional<stack_t> read_altstack(Thread& t);
+  // Runs `use` with the address of `len` bytes of scratch memory below the thread's
+  // stack pointer, for syscalls injected into it to write their output to. The bytes
+  // there are put back afterwards: the ABI makes them dead, but a Go goroutine's stack
+  // can be so small that they lie past its end.
+  Status with_stack_scratch(pid_t tid, size_t len, const std::function<void(uint64_t)>& use);
 
   // The scheduler: one thread runs user code at a time.
   void dispatch(Thread& t);

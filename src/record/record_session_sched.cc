@@ -256,47 +256,87 @@ void RecordSession::capture_mapped_file(Event& e) {
 
 // ---- replay support ---------------------------------------------------------------
 
-nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
-  nlohmann::json actions = nlohmann::json::array();
+Status RecordSession::with_stack_scratch(pid_t tid, size_t len,
+                                         const std::function<void(uint64_t)>& use) {
   auto regs = get_regs(tid);
   if (!regs) {
-    return actions;
+    return std::unexpected(regs.error());
   }
-  // Scratch space below the stack pointer and its red zone: dead memory by the ABI.
+  // Below the stack pointer and its red zone.
   uint64_t scratch = (regs->rsp - 512) & ~uint64_t{15};
+  std::string saved;
+  if (!mem_->read(scratch, len, saved) || saved.size() != len) {
+    return fail("thread {} has no memory below its stack pointer {:#x}", tid, regs->rsp);
+  }
+  use(scratch);
+  return write_memory(pid_, scratch, saved);
+}
+
+nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
+  nlohmann::json actions = nlohmann::json::array();
   // Only handled and ignored signals have an action worth restoring, and SIGCHLD, whose
   // default action has flags (SA_NOCLDSTOP, SA_NOCLDWAIT): asking for those alone keeps
   // the attach pause short.
   auto status = read_status(pid_);
   uint64_t wanted = status ? status->sig_caught | status->sig_ignored : ~uint64_t{0};
   wanted |= 1ull << (SIGCHLD - 1);
-  for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP || (wanted & (1ull << (sig - 1))) == 0) {
-      continue;
+  auto read_all = [&](uint64_t scratch) {
+    for (int sig = 1; sig <= 64; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP || (wanted & (1ull << (sig - 1))) == 0) {
+        continue;
+      }
+      int deferred = 0;
+      auto rc = inject_syscall(tid, injection_site_, SYS_rt_sigaction,
+                               {uint64_t(sig), 0, scratch, 8}, &deferred);
+      if (deferred != 0) {
+        threads_[tid]->pending_signal = deferred;
+      }
+      if (!rc || *rc != 0) {
+        continue;
+      }
+      uint64_t act[4] = {};
+      if (mem_->read_into(scratch, act, sizeof act) != sizeof act) {
+        continue;
+      }
+      if (act[0] == 0 && act[1] == 0 && act[3] == 0) {
+        continue;  // default action, nothing to restore
+      }
+      actions.push_back({{"signal", sig},
+                         {"handler", act[0]},
+                         {"flags", act[1]},
+                         {"restorer", act[2]},
+                         {"mask", act[3]}});
     }
-    int deferred = 0;
-    auto rc = inject_syscall(tid, injection_site_, SYS_rt_sigaction, {uint64_t(sig), 0, scratch, 8},
-                             &deferred);
-    if (deferred != 0) {
-      threads_[tid]->pending_signal = deferred;
-    }
-    if (!rc || *rc != 0) {
-      continue;
-    }
-    uint64_t act[4] = {};
-    if (mem_->read_into(scratch, act, sizeof act) != sizeof act) {
-      continue;
-    }
-    if (act[0] == 0 && act[1] == 0 && act[3] == 0) {
-      continue;  // default action, nothing to restore
-    }
-    actions.push_back({{"signal", sig},
-                       {"handler", act[0]},
-                       {"flags", act[1]},
-                       {"restorer", act[2]},
-                       {"mask", act[3]}});
+  };
+  if (auto s = with_stack_scratch(tid, 4 * sizeof(uint64_t), read_all); !s) {
+    warn_once("sigaction", fmt::format("the signal handlers of pid {} could not be read ({}): "
+                                       "a signal the target handles will not replay",
+                                       pid_, s.error().message));
   }
   return actions;
+}
+
+std::optional<stack_t> RecordSession::read_altstack(Thread& t) {
+  std::optional<stack_t> altstack;
+  auto read = [&](uint64_t scratch) {
+    int deferred = 0;
+    auto rc = inject_syscall(t.tid, injection_site_, SYS_sigaltstack, {0, scratch}, &deferred);
+    if (deferred != 0 && t.pending_signal == 0) {
+      t.pending_signal = deferred;
+    }
+    stack_t ss{};
+    if (rc && *rc == 0 && mem_->read_into(scratch, &ss, sizeof ss) == sizeof ss) {
+      altstack = ss;
+    }
+  };
+  auto s = with_stack_scratch(t.tid, sizeof(stack_t), read);
+  if (!s || !altstack) {
+    warn_once(fmt::format("altstack-{}", t.tid),
+              fmt::format("the alternate signal stack of thread {} could not be read{}: a "
+                          "signal it handles on that stack will not replay",
+                          t.tid, s ? "" : fmt::format(" ({})", s.error().message)));
+  }
+  return altstack;
 }
 
 void RecordSession::install_orphan_guard(uint64_t syscall_insn) {
@@ -419,6 +459,8 @@ Status RecordSession::prepare_for_replay() {
         t->rseq_sig = cfg.signature;
       }
     }
+    // Threads that run Go, or any handler marked SA_ONSTACK, take signals on it.
+    t->altstack = read_altstack(*t);
     if (deferred != 0) {
       t->pending_signal = deferred;
     }

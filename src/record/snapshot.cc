@@ -63,23 +63,28 @@ bool snapshot_saves_contents(const MapEntry& m) {
   return m.writable() || !m.is_file();
 }
 
-Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
+Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>& threads,
                                     const std::vector<MapEntry>& maps, const std::string& name,
                                     RecordingWriter& writer, const nlohmann::json& extra) {
   SnapshotInfo info;
-  nlohmann::json threads = nlohmann::json::array();
-  for (pid_t tid : tids) {
-    auto regs = read_thread_regs(tid);
+  nlohmann::json thread_states = nlohmann::json::array();
+  for (const auto& t : threads) {
+    auto regs = read_thread_regs(t.tid);
     if (!regs) {
       info.warnings.push_back(fmt::format("snapshot {}: {}", name, regs.error().message));
       continue;
     }
     auto j = regs->json();
-    if (auto st = read_thread_status(pid, tid)) {
+    if (auto st = read_thread_status(pid, t.tid)) {
       j["sigmask"] = fmt::format("{:016x}", st->sig_blocked);
       j["name"] = st->name;
     }
-    threads.push_back(std::move(j));
+    if (t.altstack) {
+      j["altstack"] = {{"sp", reinterpret_cast<uint64_t>(t.altstack->ss_sp)},
+                       {"flags", t.altstack->ss_flags},
+                       {"size", t.altstack->ss_size}};
+    }
+    thread_states.push_back(std::move(j));
   }
   // Files mapped for their data (not an executable's segments) are not bundled: their
   // mapped contents are saved like memory, so that replay never needs the file.
@@ -157,7 +162,8 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
     }
     regions.push_back(std::move(r));
   }
-  nlohmann::json snap = {{"name", name}, {"pid", pid}, {"threads", threads}, {"maps", regions}};
+  nlohmann::json snap = {
+      {"name", name}, {"pid", pid}, {"threads", thread_states}, {"maps", regions}};
   if (auto auxv = read_auxv(pid)) {
     snap["auxv"] = to_hex(std::span(reinterpret_cast<const uint8_t*>(auxv->data()), auxv->size()));
   }

@@ -1,17 +1,20 @@
 // Snapshots of a stopped process: the memory map, the contents of every private
-// writable or anonymous region, and the registers of every thread.
+// writable or anonymous region, and the registers, signal mask and alternate signal
+// stack of every thread.
 //
 // The caller stops every thread first (ptrace) and resumes them after; the snapshot is
 // consistent only while they stay stopped. Memory is streamed into the writer region by
 // region, so the recorder's memory use stays bounded whatever the target's size.
 //
-//   auto info = write_snapshot(pid, tids, maps, "initial", writer);
+//   auto info = write_snapshot(pid, threads, maps, "initial", writer);
 //   fmt::print("{} bytes of memory saved\n", info->memory_bytes);
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,10 +30,17 @@ struct SnapshotInfo {
   std::vector<std::string> warnings;
 };
 
+// A thread to snapshot, with the state of it that only the thread itself can read
+// (the recorder runs syscalls in it to learn it).
+struct SnapshotThread {
+  pid_t tid = 0;
+  std::optional<stack_t> altstack;  // as sigaltstack(NULL, &ss) returned it
+};
+
 // Regions whose contents a snapshot stores: private and writable, or anonymous.
 bool snapshot_saves_contents(const MapEntry& m);
 
-Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<pid_t>& tids,
+Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>& threads,
                                     const std::vector<MapEntry>& maps, const std::string& name,
                                     RecordingWriter& writer,
                                     const nlohmann::json& extra = nlohmann::json::object());

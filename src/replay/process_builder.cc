@@ -80,6 +80,7 @@ class Builder {
   Status map_region(const ReplayRegion& r, uint64_t start);
   Result<const std::string*> bundled_file(const std::string& path);
   Status fill_saved_memory();
+  Status restore_altstack(pid_t t, const ReplayThreadState& ts, uint64_t buf);
 
   const RecordingReader& reader_;
   const ReplayImage& image_;
@@ -169,6 +170,23 @@ Status Builder::fill_saved_memory() {
     }
   }
   return ok();
+}
+
+// The kernel keeps the alternate signal stack per thread, outside the memory the
+// snapshot holds; every Go thread takes its signals there. A thread that had none is
+// left alone: neither has the fork's (rewind uses none), and an explicit SS_DISABLE
+// would show in the uc_stack of its signal frames, unlike a stack never set.
+Status Builder::restore_altstack(pid_t t, const ReplayThreadState& ts, uint64_t buf) {
+  if (!ts.altstack || (ts.altstack->ss_flags & SS_DISABLE)) {
+    return ok();
+  }
+  stack_t ss = altstack_to_set(*ts.altstack);
+  std::string_view bytes(reinterpret_cast<const char*>(&ss), sizeof ss);
+  if (auto s = write_memory(out_.pid, buf, bytes); !s) {
+    return std::unexpected(s.error());
+  }
+  auto what = fmt::format("restoring the alternate signal stack of thread {}", ts.tid);
+  return must(t, what.c_str(), SYS_sigaltstack, {buf, 0});
 }
 
 Result<BuiltProcess> Builder::build() {
@@ -322,6 +340,9 @@ Result<BuiltProcess> Builder::build() {
     write_memory(child, buf, std::string_view(reinterpret_cast<const char*>(&ts.sigmask), 8));
     if (auto s = must(t, "restoring a signal mask", SYS_rt_sigprocmask, {SIG_SETMASK, buf, 0, 8});
         !s) {
+      return std::unexpected(s.error());
+    }
+    if (auto s = restore_altstack(t, ts, buf); !s) {
       return std::unexpected(s.error());
     }
     // glibc threads have the kernel clear their tid on exit; restore that where the

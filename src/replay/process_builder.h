@@ -1,6 +1,7 @@
 // Builds a fresh process that is the recorded one at the start of the recording: every
 // mapping at its address with its contents (saved memory, bundled files, the patched
-// vDSO), signal actions, and every thread with its registers and signal mask.
+// vDSO), signal actions, and every thread with its registers, signal mask and alternate
+// signal stack.
 //
 // The process is a fork of rewind, traced from birth (and killed if rewind dies), that
 // rewind empties and refills by running syscalls inside it. When build() returns, every

@@ -141,6 +141,13 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
     ts.fpregs = std::move(*fp);
     ts.xstate = std::move(*xs);
     ts.sigmask = std::stoull(t.value("sigmask", std::string("0")), nullptr, 16);
+    if (auto a = t.find("altstack"); a != t.end() && a->is_object()) {
+      stack_t ss{};
+      ss.ss_sp = reinterpret_cast<void*>(u64_of(*a, "sp"));
+      ss.ss_flags = static_cast<int>(u64_of(*a, "flags"));
+      ss.ss_size = u64_of(*a, "size");
+      ts.altstack = ss;
+    }
     if (ts.tid == img.pid) {
       img.threads.insert(img.threads.begin(), std::move(ts));
     } else {

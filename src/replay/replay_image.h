@@ -7,6 +7,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -36,6 +37,7 @@ struct ReplayThreadState {
   std::string fpregs;  // user_fpregs_struct
   std::string xstate;  // NT_X86_XSTATE
   uint64_t sigmask = 0;
+  std::optional<stack_t> altstack;  // nullopt: not in the recording
 };
 
 struct SignalAction {

@@ -195,6 +195,8 @@ class ReplaySession {
     int resume_sig = 0;
     bool alive = true;
     bool debug_regs_set = false;  // DR7 enables something: cleared after the run
+    // The siginfo of the signal point just reached, for the signal event that follows.
+    std::string signal_siginfo;
   };
   enum class Reached { kTrigger, kUserStop };
   struct SegmentStop {

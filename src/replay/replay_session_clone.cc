@@ -183,10 +183,10 @@ Status ReplaySession::copy_into_fork(pid_t child, uint64_t site, uint64_t scratc
     // New threads start without an alternate signal stack; the fork's thread has its
     // parent's already (and setting it fails while running on it).
     if (i > 0 && c.altstack.size() == sizeof(stack_t)) {
-      stack_t ss{};
-      std::memcpy(&ss, c.altstack.data(), sizeof ss);
-      if (!(ss.ss_flags & SS_DISABLE)) {
-        ss.ss_flags &= ~SS_ONSTACK;
+      stack_t reported{};
+      std::memcpy(&reported, c.altstack.data(), sizeof reported);
+      if (!(reported.ss_flags & SS_DISABLE)) {
+        stack_t ss = altstack_to_set(reported);
         if (auto s = write_memory(child, scratch, std::string_view(reinterpret_cast<const char*>(&ss), sizeof ss));
             !s) {
           return s;

@@ -393,11 +393,16 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
       return std::unexpected(diverge(e, describe_stop(t, *st), regs ? &*regs : nullptr));
     }
   }
-  if (e.siginfo.size() == sizeof(siginfo_t)) {
+  // The handler sees the recorded siginfo, not one the kernel makes up for an injected
+  // signal: Go's tells a SIGURG sent by tgkill (SI_TKILL) from others by it.
+  if (t.signal_siginfo.size() == sizeof(siginfo_t)) {
     siginfo_t si{};
-    std::memcpy(&si, e.siginfo.data(), sizeof si);
-    ::ptrace(PTRACE_SETSIGINFO, t.real, nullptr, &si);
+    std::memcpy(&si, t.signal_siginfo.data(), sizeof si);
+    if (si.si_signo == e.signo) {
+      ::ptrace(PTRACE_SETSIGINFO, t.real, nullptr, &si);
+    }
   }
+  t.signal_siginfo.clear();
   t.resume_sig = e.signo;
   return ok();
 }
@@ -448,8 +453,12 @@ Status ReplaySession::apply(const Event& e) {
       return on_signal(**t, e);
     case EventType::kRdtsc:
       return on_rdtsc(**t, e);
+    case EventType::kPoint:
+      // Reaching it was the work; a signal's point holds the signal's siginfo.
+      (*t)->signal_siginfo = e.reason == PointReason::kSignal ? e.siginfo : std::string();
+      return ok();
     default:
-      return ok();  // a point: reaching it was the work
+      return ok();
   }
 }
 

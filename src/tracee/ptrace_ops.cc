@@ -123,6 +123,12 @@ user_regs_struct rerun_syscall(const user_regs_struct& entry) {
   return regs;
 }
 
+stack_t altstack_to_set(const stack_t& reported) {
+  stack_t ss = reported;
+  ss.ss_flags &= ~SS_ONSTACK;
+  return ss;
+}
+
 Result<WaitStatus> wait_thread(pid_t tid, std::optional<std::chrono::milliseconds> timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::milliseconds(0));
   useconds_t nap = 50;

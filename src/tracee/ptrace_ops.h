@@ -8,6 +8,7 @@
 //   if (!old) warn(old.error().message);
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -66,6 +67,11 @@ struct InjectionSite {
 };
 Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
                                std::array<uint64_t, 6> args, int* deferred_signal = nullptr);
+
+// The argument of sigaltstack(&ss, NULL) that gives a thread the alternate signal stack
+// which sigaltstack(NULL, &old) reported in another: the same, less the SS_ONSTACK that
+// only says the reporting thread was running on it.
+stack_t altstack_to_set(const stack_t& reported);
 
 // Waits for the next stop or exit of one thread (retrying EINTR). With a timeout, fails
 // when none comes in time (a thread of a process being killed may never report).

@@ -97,6 +97,11 @@ class RecordSession {
     uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
     uint32_t rseq_len = 0;
     uint32_t rseq_sig = 0;
+
+    // Resumed past its exit stop: it never stops again, only dies. A leader that left
+    // first (pthread_exit in main) stays a zombie until the last other thread is gone,
+    // so nothing may wait for it to stop.
+    bool dying() const { return exiting && !stopped; }
   };
   enum class Mode { kPreExec, kRecording, kStopping };
 

@@ -127,6 +127,10 @@ void RecordSession::record(const Event& e) {
 // ---- attaching and launching ----------------------------------------------------
 
 Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions& options) {
+  // Before the target is touched: a bad -o path must not cost it an attach.
+  if (auto s = RecordingWriter::check_creatable(options.output); !s) {
+    return std::unexpected(s.error());
+  }
   install_stop_handlers();
   pid_t pid = options.pid;
   if (pid <= 0) {
@@ -243,6 +247,10 @@ Status RecordSession::catch_threads_born_while_attaching() {
 Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions& options) {
   if (options.command.empty()) {
     return fail("nothing to launch (give a command after --)");
+  }
+  // Before the program runs: a bad -o path found at its end would waste the whole run.
+  if (auto s = RecordingWriter::check_creatable(options.output); !s) {
+    return std::unexpected(s.error());
   }
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {

@@ -6,6 +6,7 @@ import pathlib
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -85,10 +86,13 @@ def test_attach_to_missing_pid_is_a_clear_error(tmp_path):
 
 def test_attach_without_permission_names_cap_sys_ptrace(tmp_path, procs):
     app = BrokenApp(procs)  # owned by root
-    os.chmod(tmp_path, 0o777)
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "--inh-caps=-all", REWIND, "record", "-p", str(app.pid), "-o",
-                        str(tmp_path / "x.rwd")], capture_output=True, text=True, timeout=60)
+    # A directory the unprivileged user can reach and write: the output path is fine.
+    with tempfile.TemporaryDirectory() as writable:
+        os.chmod(writable, 0o777)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", REWIND, "record", "-p", str(app.pid), "-o",
+                            os.path.join(writable, "x.rwd")],
+                           capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "operation not permitted" in r.stderr
     assert "CAP_SYS_PTRACE" in r.stderr
@@ -107,13 +111,46 @@ def test_attach_to_already_traced_process_names_the_tracer(tmp_path, procs):
     assert app.get("/health") == "ok\n"
 
 
-def test_existing_output_file_is_not_overwritten(tmp_path):
+def test_existing_output_file_is_refused_before_the_program_runs(tmp_path):
     out = tmp_path / "exists.rwd"
     out.write_text("precious")
     r = rewind("record", "-o", out, "--", PROGRAMS / "hello")
     assert r.returncode == 1
+    assert f"cannot create recording {out}: file exists" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+    assert out.read_text() == "precious"
+
+
+def test_output_in_missing_directory_is_refused_before_the_program_runs(tmp_path):
+    out = tmp_path / "missing" / "x.rwd"
+    r = rewind("record", "-o", out, "--", PROGRAMS / "hello")
+    assert r.returncode == 1
+    assert f"directory {out.parent}: no such file or directory" in r.stderr
+    assert "choose another -o path" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+
+
+def test_output_in_unwritable_directory_is_refused_before_the_program_runs(tmp_path):
+    os.chmod(tmp_path, 0o755)  # root's: nobody may read it but not write
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", REWIND, "record", "-o", str(tmp_path / "x.rwd"),
+                        "--", str(PROGRAMS / "hello")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "permission denied" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+
+
+def test_bad_output_path_is_refused_before_attaching(tmp_path, procs):
+    target = subprocess.Popen([str(PROGRAMS / "sleeper")], stdout=subprocess.DEVNULL)
+    procs.append(target)
+    out = tmp_path / "exists.rwd"
+    out.write_text("precious")
+    r = rewind("record", "-p", target.pid, "-o", out)
+    assert r.returncode == 1
     assert "file exists" in r.stderr
     assert out.read_text() == "precious"
+    assert target.poll() is None
 
 
 def test_launch_of_missing_program_is_a_clear_error(tmp_path):

@@ -175,11 +175,18 @@ def test_launch_mode_records_program_to_its_normal_exit(tmp_path, program, expec
     assert "exit (status 0)" in r.stdout
 
 
+def test_launch_mode_exits_with_the_programs_status(tmp_path):
+    out = tmp_path / "kill_child.rwd"
+    r = rewind("record", "-o", out, "--", PROGRAMS / "record_kill_child")
+    assert r.returncode == 3, r.stderr
+    assert "exit (status 3)" in r.stdout
+
+
 def test_launch_mode_crash(tmp_path):
     out = tmp_path / "crash.rwd"
     r = subprocess.run([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "crash_null")],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 128 + signal.SIGSEGV, r.stderr  # the program's status, as a shell has it
     assert "crash (SIGSEGV)" in r.stdout
 
 

@@ -683,8 +683,7 @@ void RecordSession::finish(const std::string& reason) {
   }
   nlohmann::json syscall_counts = nlohmann::json::object();
   for (auto [nr, n] : syscall_counts_) {
-    const SyscallInfo* si = syscall_info(nr);
-    syscall_counts[si ? std::string(si->name) : fmt::format("syscall_{}", nr)] = n;
+    syscall_counts[syscall_name(nr)] = n;
   }
   nlohmann::json threads = seen_threads_;
   nlohmann::json trailer = {

@@ -3,6 +3,7 @@ stop, and the faults a user can cause."""
 import json
 import os
 import pathlib
+import re
 import signal
 import stat
 import subprocess
@@ -73,6 +74,40 @@ def test_recorder_sigkilled_leaves_target_running(tmp_path, procs):
     assert "Hello" in app.get("/")
     assert app.state() in ("R", "S"), "target must not be left stopped"
     assert out.stat().st_size > 0
+
+
+def test_recording_of_a_sigkilled_recorder_keeps_its_events(tmp_path):
+    out = tmp_path / "killed.rwd"
+    rec = subprocess.Popen([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "sleeper")],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    target = None
+    try:
+        while not rec.stdout.readline().startswith("beat 20"):  # about a second of beats
+            pass
+        with open(f"/proc/{rec.pid}/task/{rec.pid}/children") as f:
+            target = int(f.read().split()[0])
+        time.sleep(1)  # periodic flushes happen meanwhile
+        rec.kill()
+        rec.wait(timeout=10)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+        if target is not None:
+            os.kill(target, signal.SIGKILL)  # detached by the kernel, it runs on
+
+    r = rewind("info", out)
+    assert r.returncode == 0, r.stderr
+    assert "cut short" in r.stdout
+    threads = re.search(r"^threads +(\d+) .*counted from the event log", r.stdout, re.M)
+    assert threads and int(threads[1]) == 1, r.stdout
+    summary = json.loads(rewind("info", "--json", out, check=True).stdout)
+    assert summary["counted_from_log"] is True
+    assert summary["event_counts"]["syscall"] > 20, summary["event_counts"]
+    assert summary["threads"] == [target]
+    log = rewind("log", out)
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count('write(1, "beat ') > 20
 
 
 def test_attach_to_missing_pid_is_a_clear_error(tmp_path):

@@ -30,6 +30,14 @@ std::string default_output(pid_t pid, const std::vector<std::string>& command) {
                  : fmt::format("{}-{}.rwd", name, stamp);
 }
 
+// Launched, rewind stands in for the program, like time(1) or strace: its exit status is
+// the program's (128 + signal when a signal ended it). Attached, the target's status
+// belongs to its own parent, so 0 says the recording is complete. A program still
+// running when the recording stops (Ctrl-C, --duration) has no status yet: 0.
+int exit_code_of(const RecordResult& result, bool launched) {
+  return launched && result.exit_status ? *result.exit_status : 0;
+}
+
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
                bool redact_env, double duration_s) {
   if ((pid > 0) == !command.empty()) {
@@ -62,7 +70,7 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
              static_cast<double>(result->bytes) / (1 << 20), how, result->path.string());
   fmt::print("inspect it with: rewind info {}   debug it with: rewind debug {}\n",
              result->path.string(), result->path.string());
-  return 0;
+  return exit_code_of(*result, pid == 0);
 }
 
 }  // namespace
@@ -81,6 +89,10 @@ void add_record_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--duration", duration, "Stop after this many seconds (default: no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("command", command, "Command to launch and record (after --)");
+  cmd->footer(
+      "Exit status: with -- CMD, the program's own (128 + signal when a signal ended it), "
+      "or 0 when the recording stopped first and the program runs on; with -p, 0 once the "
+      "recording is complete. 1 when rewind could not record (a line on stderr says why).");
   cmd->callback([&exit_code] { exit_code = run_record(pid, command, output, redact_env, duration); });
 }
 

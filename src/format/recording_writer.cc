@@ -1,6 +1,7 @@
 #include "format/recording_writer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,13 +10,39 @@
 
 namespace rwd {
 
+namespace {
+
+std::unexpected<Error> file_exists(const std::filesystem::path& path) {
+  return fail("cannot create recording {}: file exists (choose another -o path or remove it)",
+              path.string());
+}
+
+}  // namespace
+
+Status RecordingWriter::check_creatable(const std::filesystem::path& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    return file_exists(path);
+  }
+  auto dir = path.parent_path();
+  if (dir.empty()) {
+    dir = ".";
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    int err = errno;
+    return fail("cannot create recording {}: directory {}: {} (create it or make it writable, "
+                "or choose another -o path)",
+                path.string(), dir.string(), errno_text(err));
+  }
+  return ok();
+}
+
 Result<RecordingWriter> RecordingWriter::create(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) {
     int err = errno;
     if (err == EEXIST) {
-      return fail("cannot create recording {}: file exists (choose another -o path or remove it)",
-                  path.string());
+      return file_exists(path);
     }
     return fail_errno(err, "cannot create recording {}", path.string());
   }

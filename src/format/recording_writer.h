@@ -39,6 +39,9 @@ inline constexpr size_t kEventChunkBytes = 1u << 20;
 class RecordingWriter {
  public:
   static Result<RecordingWriter> create(const std::filesystem::path& path);
+  // Whether create() can be expected to succeed: `path` does not exist and its directory
+  // is writable. For checking before a long operation; create() still decides.
+  static Status check_creatable(const std::filesystem::path& path);
   RecordingWriter(RecordingWriter&&) = default;
   RecordingWriter& operator=(RecordingWriter&&) = default;
 

@@ -1,12 +1,16 @@
 #include "inspect/recording_summary.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
 #include "common/files.h"
+#include "common/log.h"
 #include "inspect/backtrace.h"
 #include "inspect/sysroot.h"
+#include "tracee/syscall_table.h"
 
 namespace rwd {
 
@@ -83,6 +87,45 @@ json top_counts(const json& all, size_t n) {
     out.push_back({{"name", v[i].first}, {"count", v[i].second}});
   }
   return out;
+}
+
+// What the trailer holds about threads and events, counted from the event log instead:
+// a recorder killed mid-way writes no trailer, but its events reach the file every
+// 250 ms.
+struct LogCounts {
+  json threads = json::array();
+  json event_counts = json::object();
+  json syscall_counts = json::object();
+};
+
+LogCounts count_event_log(const RecordingReader& reader) {
+  std::set<int64_t> tids;
+  for (const auto& tid : int_array(reader.manifest(), "initial_threads")) {
+    tids.insert(tid.get<int64_t>());
+  }
+  std::map<std::string, uint64_t> events;
+  std::map<std::string, uint64_t> syscalls;
+  auto read = reader.for_each_event([&](const Event& e) {
+    ++events[std::string(event_type_name(e.type))];
+    tids.insert(e.tid);
+    if (e.type == EventType::kThreadStart) {
+      tids.insert(e.value);
+    } else if (e.type == EventType::kSyscall) {
+      ++syscalls[syscall_name(e.sysno)];
+    }
+    return true;
+  });
+  if (!read) {
+    // A damaged chunk ends the count, not the summary: what was read is still true.
+    spdlog::warn("the events of {} are counted only up to a damaged chunk ({}): the counts "
+                 "shown stop there",
+                 reader.path().string(), read.error().message);
+  }
+  LogCounts c;
+  c.threads = tids;
+  c.event_counts = events;
+  c.syscall_counts = syscalls;
+  return c;
 }
 
 json backtrace_json(const ThreadBacktrace& t) {
@@ -201,9 +244,17 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
   s["duration_ns"] = pick_int(m, "duration_ns");
   s["stop_reason"] = pick_string(m, "stop_reason");
   s["exit_status"] = pick_int(m, "exit_status");
-  s["threads"] = int_array(m, "threads");
-  s["event_counts"] = counts(m, "event_counts");
-  s["top_syscalls"] = top_counts(counts(m, "syscall_counts"), options.top_syscalls);
+  s["counted_from_log"] = !reader.finished();
+  if (reader.finished()) {
+    s["threads"] = int_array(m, "threads");
+    s["event_counts"] = counts(m, "event_counts");
+    s["top_syscalls"] = top_counts(counts(m, "syscall_counts"), options.top_syscalls);
+  } else {
+    LogCounts c = count_event_log(reader);
+    s["threads"] = c.threads;
+    s["event_counts"] = c.event_counts;
+    s["top_syscalls"] = top_counts(c.syscall_counts, options.top_syscalls);
+  }
   s["warnings"] = string_array(m, "warnings");
 
   json files = {{"exe", 0}, {"library", 0}, {"vdso", 0}, {"debug", 0}, {"other", 0}};
@@ -284,8 +335,12 @@ std::string format_summary(const json& s) {
   for (const auto& tid : s["threads"]) {
     threads += " " + tid.dump();
   }
-  line("threads", threads);
-  line("events", join_counts(s["event_counts"]));
+  // Without a trailer the counts come from the events that reached the file.
+  std::string counted = s["counted_from_log"].get<bool>()
+                            ? " (counted from the event log: the recording was cut short)"
+                            : "";
+  line("threads", threads + counted);
+  line("events", join_counts(s["event_counts"]) + counted);
   std::string sys;
   for (const auto& e : s["top_syscalls"]) {
     sys += fmt::format("{}{} {}", sys.empty() ? "" : ", ", str(e["name"]), e["count"].dump());

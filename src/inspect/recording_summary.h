@@ -12,7 +12,9 @@
 //
 // Keys: file, size_bytes, complete, truncation, mode, target{pid, exe, cmdline, cwd,
 // comm}, host, start_time, stop_time, duration_ns, stop_reason, exit_status, threads,
-// event_counts, top_syscalls[{name, count}], warnings, bundled_files, has_core,
+// event_counts, top_syscalls[{name, count}], counted_from_log (true when the recording
+// has no trailer and threads, events and syscalls were counted from the event log
+// instead), warnings, bundled_files, has_core,
 // final_state, crash{signal, signal_name, code, fault_addr, tid}, backtrace{tid,
 // frames[{index, pc, function, module, file, line}], error}, thread_backtraces[...].
 #pragma once

@@ -96,5 +96,33 @@ TEST_F(SummaryTest, CutShortRecordingSaysSo) {
   EXPECT_NE(text.find("unknown (the recording has no trailer)"), std::string::npos) << text;
 }
 
+TEST_F(SummaryTest, CutShortRecordingCountsThreadsAndEventsFromTheLog) {
+  auto path = dir_->path() / "cut.rwd";
+  {
+    auto w = RecordingWriter::create(path);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->write_manifest({{"mode", "launch"}, {"initial_threads", {100}}}));
+    Event start{.type = EventType::kThreadStart, .tid = 100, .value = 101};
+    Event read{.type = EventType::kSyscall, .tid = 101, .sysno = 0};
+    ASSERT_TRUE(w->append_event(start));
+    ASSERT_TRUE(w->append_event(read));
+    ASSERT_TRUE(w->append_event(read));
+    ASSERT_TRUE(w->flush_events());
+  }  // no finish(): the recorder was killed
+  auto r = RecordingReader::open(path);
+  ASSERT_TRUE(r) << r.error().message;
+  auto s = summarize_recording(*r, {});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)["counted_from_log"], true);
+  EXPECT_EQ((*s)["threads"], nlohmann::json({100, 101}));
+  EXPECT_EQ((*s)["event_counts"], nlohmann::json({{"syscall", 2}, {"thread-start", 1}}));
+  EXPECT_EQ((*s)["top_syscalls"], nlohmann::json::parse(R"([{"name": "read", "count": 2}])"));
+  std::string text = format_summary(*s);
+  EXPECT_NE(text.find("threads       2 100 101 (counted from the event log: the recording was "
+                      "cut short)"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace rwd

@@ -668,7 +668,7 @@ nlohmann::json event_to_json(const Event& e) {
   switch (e.type) {
     case EventType::kSyscall: {
       const SyscallInfo* info = syscall_info(e.sysno);
-      j["syscall"] = info ? std::string(info->name) : fmt::format("syscall_{}", e.sysno);
+      j["syscall"] = syscall_name(e.sysno);
       j["nr"] = e.sysno;
       j["args"] = e.args;
       nlohmann::json decoded = nlohmann::json::array();
@@ -716,8 +716,7 @@ nlohmann::json event_to_json(const Event& e) {
       j["path"] = e.text;
       break;
     case EventType::kSyscallEntry: {
-      const SyscallInfo* info = syscall_info(e.sysno);
-      j["syscall"] = info ? std::string(info->name) : fmt::format("syscall_{}", e.sysno);
+      j["syscall"] = syscall_name(e.sysno);
       j["nr"] = e.sysno;
       j["args"] = e.args;
       break;

@@ -249,10 +249,17 @@ Result<CoreMemoryReader> proc_mem_reader(pid_t pid) {
 
 Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
                           const siginfo_t* first_siginfo) {
-  auto proc = collect_core_process(pid);
+  if (tids.empty()) {
+    return fail("no thread of pid {} is left to save", pid);
+  }
+  // The process is read through a thread it includes: once the leader has exited
+  // before the others, /proc/PID shows no memory.
+  pid_t view = tids[0];
+  auto proc = collect_core_process(view);
   if (!proc) {
     return std::unexpected(proc.error());
   }
+  proc->pid = pid;
   std::vector<CoreThread> threads;
   for (size_t i = 0; i < tids.size(); ++i) {
     auto t = collect_core_thread(tids[i], i == 0 ? first_siginfo : nullptr);
@@ -261,11 +268,11 @@ Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
     }
     threads.push_back(std::move(*t));
   }
-  auto maps = read_core_mappings(pid);
+  auto maps = read_core_mappings(view);
   if (!maps) {
     return std::unexpected(maps.error());
   }
-  auto mem = proc_mem_reader(pid);
+  auto mem = proc_mem_reader(view);
   if (!mem) {
     return std::unexpected(mem.error());
   }

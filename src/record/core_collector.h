@@ -50,6 +50,8 @@ Result<CoreMemoryReader> proc_mem_reader(pid_t pid);
 // Collects everything above and writes the core of `pid` to fd. `tids` are the threads
 // to include, all ptrace-stopped by the caller, in note order: tids[0] is the thread
 // debuggers select and gets `first_siginfo` (nullptr when it stopped for no signal).
+// The process-wide facts are read through /proc/tids[0], which works when the leader
+// has already exited.
 Status write_process_core(int fd, pid_t pid, std::span<const pid_t> tids,
                           const siginfo_t* first_siginfo);
 // The same, into a new file at `path` (replaced if it exists).

@@ -32,6 +32,10 @@ class FileCollector {
   // files. Problems with single files become warnings, not errors.
   Status collect(const std::vector<MapEntry>& maps, const std::string& exe_path);
 
+  // Reads the process through /proc/TID of this thread of it from now on: once the
+  // leader has exited before the others, /proc/PID has no files or memory to show.
+  void read_through(pid_t tid) { pid_ = tid; }
+
   // One entry per file seen: path, role, size, mtime, sha256, build_id, bundled.
   const nlohmann::json& inventory() const { return inventory_; }
   const std::vector<std::string>& warnings() const { return warnings_; }

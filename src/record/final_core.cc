@@ -12,9 +12,6 @@ namespace rwd {
 
 Status write_final_core(pid_t pid, const std::vector<pid_t>& tids, const siginfo_t* siginfo,
                         const std::string& reason, RecordingWriter& writer) {
-  if (tids.empty()) {
-    return fail("no thread of pid {} is left to save", pid);
-  }
   // The core is staged in an unnamed file beside the recording (it can be large), then
   // streamed into it.
   auto dir = writer.path().parent_path();

@@ -127,6 +127,10 @@ void RecordSession::record(const Event& e) {
 // ---- attaching and launching ----------------------------------------------------
 
 Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions& options) {
+  // Before the target is touched: a bad -o path must not cost it an attach.
+  if (auto s = RecordingWriter::check_creatable(options.output); !s) {
+    return std::unexpected(s.error());
+  }
   install_stop_handlers();
   pid_t pid = options.pid;
   if (pid <= 0) {
@@ -243,6 +247,10 @@ Status RecordSession::catch_threads_born_while_attaching() {
 Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions& options) {
   if (options.command.empty()) {
     return fail("nothing to launch (give a command after --)");
+  }
+  // Before the program runs: a bad -o path found at its end would waste the whole run.
+  if (auto s = RecordingWriter::check_creatable(options.output); !s) {
+    return std::unexpected(s.error());
   }
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -505,6 +513,9 @@ void RecordSession::enqueue_all() {
 void RecordSession::detach_all() {
   __ptrace_syscall_info info{};
   for (auto& [tid, t] : threads_) {
+    if (t->dying()) {
+      continue;  // cannot be stopped to detach; the kernel releases it as it dies
+    }
     if (!t->stopped) {
       // PTRACE_DETACH needs a stopped tracee; interrupt and wait for this one thread.
       ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
@@ -550,7 +561,9 @@ void RecordSession::detach_all() {
 Status RecordSession::stop_all_threads() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     Thread& t = *it->second;
-    if (!t.stopped && ::ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr) != 0 && errno == ESRCH) {
+    bool interruptible = !t.stopped && !t.dying();
+    if (interruptible && ::ptrace(PTRACE_INTERRUPT, t.tid, nullptr, nullptr) != 0 &&
+        errno == ESRCH) {
       it = threads_.erase(it);  // gone, its exit already collected
       continue;
     }
@@ -560,7 +573,7 @@ Status RecordSession::stop_all_threads() {
   for (;;) {
     bool all = true;
     for (auto& [tid, t] : threads_) {
-      all = all && t->stopped;
+      all = all && (t->stopped || t->dying());
     }
     if (all) {
       return ok();
@@ -604,26 +617,34 @@ void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
     warn_once("core", fmt::format("the final state could not be saved: {}", s.error().message));
     return;
   }
-  // Files mapped since the start (in launch mode: libc and every other library the
-  // loader brought in after the first instruction; dlopen in both modes), so that the
-  // recording stays self-contained for the debugger.
-  if (files_) {
-    join_bundling();
-    if (auto maps = read_maps(pid_)) {
-      if (auto s = files_->collect(*maps, exe_); !s) {
-        warn_once("late-files", fmt::format("bundling files mapped during the recording "
-                                            "failed: {}",
-                                            s.error().message));
-      }
-    }
-  }
   std::vector<pid_t> tids;
   if (crashing != nullptr) {
     tids.push_back(crashing->tid);
   }
   for (auto& [tid, t] : threads_) {
-    if (crashing == nullptr || tid != crashing->tid) {
+    if (t->stopped && (crashing == nullptr || tid != crashing->tid)) {
       tids.push_back(tid);
+    }
+  }
+  if (tids.empty()) {
+    warn_once("core", fmt::format("the final state could not be saved: no thread of pid {} "
+                                  "is left to save",
+                                  pid_));
+    return;
+  }
+  // Files mapped since the start (in launch mode: libc and every other library the
+  // loader brought in after the first instruction; dlopen in both modes), so that the
+  // recording stays self-contained for the debugger. Read through a thread that is still
+  // there: once the leader has exited, /proc/PID shows no mappings.
+  if (files_) {
+    join_bundling();
+    files_->read_through(tids[0]);
+    if (auto maps = read_maps(tids[0])) {
+      if (auto s = files_->collect(*maps, exe_); !s) {
+        warn_once("late-files", fmt::format("bundling files mapped during the recording "
+                                            "failed: {}",
+                                            s.error().message));
+      }
     }
   }
   const siginfo_t* si =
@@ -665,8 +686,7 @@ void RecordSession::finish(const std::string& reason) {
   }
   nlohmann::json syscall_counts = nlohmann::json::object();
   for (auto [nr, n] : syscall_counts_) {
-    const SyscallInfo* si = syscall_info(nr);
-    syscall_counts[si ? std::string(si->name) : fmt::format("syscall_{}", nr)] = n;
+    syscall_counts[syscall_name(nr)] = n;
   }
   nlohmann::json threads = seen_threads_;
   nlohmann::json trailer = {

@@ -96,12 +96,21 @@ class RecordSession {
     bool interrupt_pending = false; // PTRACE_INTERRUPT sent to preempt it
     bool preempt_skip = false;      // its syscall is skipped so the preemption lands first
     bool fail_enosys = false;       // its syscall is skipped and fails with ENOSYS (rseq)
+    // A new thread waits for the CPU until the clone that made it has returned in its
+    // parent: replay creates it when it performs that clone.
+    bool awaits_clone_return = false;
+    pid_t new_thread = 0;           // made by its clone in progress (awaits its return)
     user_regs_struct entry_regs{};  // registers at the skipped syscall's entry
     uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
     uint32_t rseq_len = 0;
     uint32_t rseq_sig = 0;
     // Its alternate signal stack when rewind attached (nullopt: it could not be read).
     std::optional<stack_t> altstack;
+
+    // Resumed past its exit stop: it never stops again, only dies. A leader that left
+    // first (pthread_exit in main) stays a zombie until the last other thread is gone,
+    // so nothing may wait for it to stop.
+    bool dying() const { return exiting && !stopped; }
   };
   enum class Mode { kPreExec, kRecording, kStopping };
 
@@ -151,6 +160,7 @@ class RecordSession {
   void yield_cpu(Thread& owner);
   void on_owner_syscall_entry(Thread& t);
   void enqueue(Thread& t);
+  void release_new_thread(Thread& parent);
   std::chrono::microseconds wait_budget() const;
   bool signal_is_fatal(int sig) const;
   void capture_final_core(const char* reason, Thread* crashing);

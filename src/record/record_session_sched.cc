@@ -60,9 +60,25 @@ bool blocks_right_away(const Event& e) {
 // ---- the scheduler ----------------------------------------------------------------
 
 void RecordSession::enqueue(Thread& t) {
+  if (t.awaits_clone_return) {
+    return;  // release_new_thread queues it
+  }
   if (!t.queued) {
     t.queued = true;
     run_queue_.push_back(t.tid);
+  }
+}
+
+void RecordSession::release_new_thread(Thread& parent) {
+  auto it = threads_.find(parent.new_thread);
+  parent.new_thread = 0;
+  if (it == threads_.end()) {
+    return;
+  }
+  Thread& child = *it->second;
+  child.awaits_clone_return = false;
+  if (child.stopped) {
+    enqueue(child);
   }
 }
 

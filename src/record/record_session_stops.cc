@@ -58,6 +58,7 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
     // A new thread whose stop arrived before its parent's clone event.
     auto t = std::make_unique<Thread>();
     t->tid = tid;
+    t->awaits_clone_return = true;
     it = threads_.emplace(tid, std::move(t)).first;
     seen_threads_.insert(tid);
   }
@@ -155,7 +156,15 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (t.preempt_skip) {
     return;  // the exit of a skipped syscall: the preemption stop follows
   }
-  if (info.op != PTRACE_SYSCALL_INFO_EXIT || !t.in_syscall) {
+  if (info.op != PTRACE_SYSCALL_INFO_EXIT) {
+    return;
+  }
+  if (t.new_thread != 0) {
+    // The child runs once this clone's return is in the log, as replay needs. (Also
+    // when the clone began while rewind attached and is not in the log at all.)
+    release_new_thread(t);
+  }
+  if (!t.in_syscall) {
     return;
   }
   t.in_syscall = false;
@@ -261,8 +270,10 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       if (!threads_.count(child)) {
         auto nt = std::make_unique<Thread>();
         nt->tid = child;
+        nt->awaits_clone_return = true;
         threads_[child] = std::move(nt);
       }
+      t.new_thread = child;
       seen_threads_.insert(child);
       Event e;
       e.type = EventType::kThreadStart;

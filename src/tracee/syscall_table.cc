@@ -477,6 +477,11 @@ const SyscallInfo* syscall_info(int64_t nr) {
   return index().by_nr[static_cast<size_t>(nr)];
 }
 
+std::string syscall_name(int64_t nr) {
+  const SyscallInfo* si = syscall_info(nr);
+  return si != nullptr ? std::string(si->name) : fmt::format("syscall_{}", nr);
+}
+
 const SyscallInfo* syscall_info_by_name(std::string_view name) {
   const auto& m = index().by_name;
   auto it = m.find(name);

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -122,6 +123,8 @@ struct SyscallInfo {
 
 // nullptr when the number has no entry.
 const SyscallInfo* syscall_info(int64_t nr);
+// The table's name for nr, or "syscall_NR" when it has no entry.
+std::string syscall_name(int64_t nr);
 const SyscallInfo* syscall_info_by_name(std::string_view name);
 // The whole table, for tests and docs.
 std::span<const SyscallInfo> all_syscalls();

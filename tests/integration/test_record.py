@@ -3,9 +3,11 @@ stop, and the faults a user can cause."""
 import json
 import os
 import pathlib
+import re
 import signal
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -74,6 +76,40 @@ def test_recorder_sigkilled_leaves_target_running(tmp_path, procs):
     assert out.stat().st_size > 0
 
 
+def test_recording_of_a_sigkilled_recorder_keeps_its_events(tmp_path):
+    out = tmp_path / "killed.rwd"
+    rec = subprocess.Popen([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "sleeper")],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    target = None
+    try:
+        while not rec.stdout.readline().startswith("beat 20"):  # about a second of beats
+            pass
+        with open(f"/proc/{rec.pid}/task/{rec.pid}/children") as f:
+            target = int(f.read().split()[0])
+        time.sleep(1)  # periodic flushes happen meanwhile
+        rec.kill()
+        rec.wait(timeout=10)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+        if target is not None:
+            os.kill(target, signal.SIGKILL)  # detached by the kernel, it runs on
+
+    r = rewind("info", out)
+    assert r.returncode == 0, r.stderr
+    assert "cut short" in r.stdout
+    threads = re.search(r"^threads +(\d+) .*counted from the event log", r.stdout, re.M)
+    assert threads and int(threads[1]) == 1, r.stdout
+    summary = json.loads(rewind("info", "--json", out, check=True).stdout)
+    assert summary["counted_from_log"] is True
+    assert summary["event_counts"]["syscall"] > 20, summary["event_counts"]
+    assert summary["threads"] == [target]
+    log = rewind("log", out)
+    assert log.returncode == 0, log.stderr
+    assert log.stdout.count('write(1, "beat ') > 20
+
+
 def test_attach_to_missing_pid_is_a_clear_error(tmp_path):
     pid = 4194303  # above any pid this machine hands out by default
     r = rewind("record", "-p", pid, "-o", tmp_path / "x.rwd")
@@ -85,10 +121,13 @@ def test_attach_to_missing_pid_is_a_clear_error(tmp_path):
 
 def test_attach_without_permission_names_cap_sys_ptrace(tmp_path, procs):
     app = BrokenApp(procs)  # owned by root
-    os.chmod(tmp_path, 0o777)
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "--inh-caps=-all", REWIND, "record", "-p", str(app.pid), "-o",
-                        str(tmp_path / "x.rwd")], capture_output=True, text=True, timeout=60)
+    # A directory the unprivileged user can reach and write: the output path is fine.
+    with tempfile.TemporaryDirectory() as writable:
+        os.chmod(writable, 0o777)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", REWIND, "record", "-p", str(app.pid), "-o",
+                            os.path.join(writable, "x.rwd")],
+                           capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "operation not permitted" in r.stderr
     assert "CAP_SYS_PTRACE" in r.stderr
@@ -107,13 +146,46 @@ def test_attach_to_already_traced_process_names_the_tracer(tmp_path, procs):
     assert app.get("/health") == "ok\n"
 
 
-def test_existing_output_file_is_not_overwritten(tmp_path):
+def test_existing_output_file_is_refused_before_the_program_runs(tmp_path):
     out = tmp_path / "exists.rwd"
     out.write_text("precious")
     r = rewind("record", "-o", out, "--", PROGRAMS / "hello")
     assert r.returncode == 1
+    assert f"cannot create recording {out}: file exists" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+    assert out.read_text() == "precious"
+
+
+def test_output_in_missing_directory_is_refused_before_the_program_runs(tmp_path):
+    out = tmp_path / "missing" / "x.rwd"
+    r = rewind("record", "-o", out, "--", PROGRAMS / "hello")
+    assert r.returncode == 1
+    assert f"directory {out.parent}: no such file or directory" in r.stderr
+    assert "choose another -o path" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+
+
+def test_output_in_unwritable_directory_is_refused_before_the_program_runs(tmp_path):
+    os.chmod(tmp_path, 0o755)  # root's: nobody may read it but not write
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", REWIND, "record", "-o", str(tmp_path / "x.rwd"),
+                        "--", str(PROGRAMS / "hello")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "permission denied" in r.stderr
+    assert "hello from a recorded program" not in r.stdout
+
+
+def test_bad_output_path_is_refused_before_attaching(tmp_path, procs):
+    target = subprocess.Popen([str(PROGRAMS / "sleeper")], stdout=subprocess.DEVNULL)
+    procs.append(target)
+    out = tmp_path / "exists.rwd"
+    out.write_text("precious")
+    r = rewind("record", "-p", target.pid, "-o", out)
+    assert r.returncode == 1
     assert "file exists" in r.stderr
     assert out.read_text() == "precious"
+    assert target.poll() is None
 
 
 def test_launch_of_missing_program_is_a_clear_error(tmp_path):
@@ -138,11 +210,18 @@ def test_launch_mode_records_program_to_its_normal_exit(tmp_path, program, expec
     assert "exit (status 0)" in r.stdout
 
 
+def test_launch_mode_exits_with_the_programs_status(tmp_path):
+    out = tmp_path / "kill_child.rwd"
+    r = rewind("record", "-o", out, "--", PROGRAMS / "record_kill_child")
+    assert r.returncode == 3, r.stderr
+    assert "exit (status 3)" in r.stdout
+
+
 def test_launch_mode_crash(tmp_path):
     out = tmp_path / "crash.rwd"
     r = subprocess.run([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "crash_null")],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 128 + signal.SIGSEGV, r.stderr  # the program's status, as a shell has it
     assert "crash (SIGSEGV)" in r.stdout
 
 

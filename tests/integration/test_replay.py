@@ -146,10 +146,11 @@ def check_output(program, text):
     return m
 
 
-def record_launch(tmp_path, name, send_sigusr1=False):
+def record_launch(tmp_path, name, send_sigusr1=False, status=0):
     """Records tests/programs/`name` in launch mode until it ends; returns the recording
     and rewind's stdout (which the program's output goes to). With send_sigusr1, sends
-    the program a SIGUSR1 once it says it waits for one."""
+    the program a SIGUSR1 once it says it waits for one. rewind must exit with `status`,
+    the program's own."""
     out = tmp_path / f"{name}.rwd"
     errors = tmp_path / f"{name}.stderr"
     with open(errors, "w") as stderr:
@@ -168,7 +169,7 @@ def record_launch(tmp_path, name, send_sigusr1=False):
             rec.kill()
             rec.wait()
     stdout = lines.text()
-    assert rec.returncode == 0, errors.read_text()
+    assert rec.returncode == status, errors.read_text()
     return out, stdout
 
 
@@ -219,7 +220,7 @@ def test_attach_recording_replays_to_identical_state(tmp_path, procs, program):
 
 @pytest.mark.parametrize("name", ["crash_null", "crash_threads"])
 def test_crash_replays_to_the_recorded_signal_and_address(tmp_path, name):
-    out, stdout = record_launch(tmp_path, name)
+    out, stdout = record_launch(tmp_path, name, status=128 + signal.SIGSEGV)
     assert "crash (SIGSEGV)" in stdout
     crash = info_json(out)["crash"]
     v = verify(out)
@@ -236,7 +237,7 @@ def test_demo_service_crash_replays_to_the_recorded_fault(tmp_path, procs):
     assert app.get("/crash") == "This will crash!\n"
     output, _ = app.proc.communicate(timeout=60)  # the recording ends with the crash
     output = output.decode(errors="replace")
-    assert app.proc.returncode == 0, output
+    assert app.proc.returncode == 128 + signal.SIGSEGV, output
     assert "crash (SIGSEGV)" in output
     crash = info_json(out)["crash"]
     assert crash["signal_name"] == "SIGSEGV"

@@ -90,7 +90,7 @@ def test_launch_recording_of_a_go_panic_replays(tmp_path, procs):
     out = tmp_path / "launch.rwd"
     svc = GoService(procs, wrapper=[REWIND, "record", "-o", str(out), "--"])
     svc.serve_then_crash()
-    assert svc.proc.wait(timeout=120) == 0, "rewind record ends well when its target panics"
+    assert svc.proc.wait(timeout=120) == 2, "rewind record exits with the panicking program's status"
     assert "exit (status 2)" in svc.output.text()
     assert_go_panic(out)
     verify(out)

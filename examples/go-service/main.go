@@ -1,8 +1,8 @@
 // go-service: a small pure-Go HTTP service that crashes on request, for recording Go
 // programs with rewind (attach and launch).
 //
-//	GET /        a counter, the time, and a checksum of some work (clock reads, rdtsc via
-//	             the runtime, goroutines, allocation)
+//	GET /        a counter, the time, and checksums computed by two goroutines
+//	             (allocation, goroutines, a clock read)
 //	GET /health  "ok"
 //	GET /crash   answers "This will crash!"; 1 s later a goroutine dereferences a nil
 //	             pointer (a Go panic: the runtime's SIGSEGV handler, exit status 2)
@@ -29,28 +29,30 @@ type job struct {
 
 var requests atomic.Int64
 
-func work(n int) uint32 {
-	buf := make([]byte, 0, n*8)
-	for i := 0; i < n; i++ {
-		buf = append(buf, byte(i), byte(i>>8), byte(time.Now().UnixNano()&0x7))
+// work checksums n KiB of bytes derived from the request's time: allocation and CPU.
+func work(n int, seed int64) uint32 {
+	buf := make([]byte, n*1024)
+	for i := range buf {
+		buf[i] = byte(int64(i) ^ seed)
 	}
 	return crc32.ChecksumIEEE(buf)
 }
 
 func index(w http.ResponseWriter, r *http.Request) {
 	count := requests.Add(1)
+	now := time.Now()
 	var wg sync.WaitGroup
 	sums := make([]uint32, 2)
 	for i := range sums {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			sums[i] = work(200 + i)
+			sums[i] = work(4+i, now.UnixNano())
 		}(i)
 	}
 	wg.Wait()
 	fmt.Fprintf(w, "hello from go-service: request %d at %s, work %08x%08x\n", count,
-		time.Now().UTC().Format(time.RFC3339Nano), sums[0], sums[1])
+		now.UTC().Format(time.RFC3339Nano), sums[0], sums[1])
 }
 
 func ownerLength(j *job) int {

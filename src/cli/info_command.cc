@@ -34,7 +34,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
     if (auto v = read_verification(*file)) {
       (*summary)["verification"] = *v;
     }
-    fmt::print("{}", *json ? summary->dump(2) + "\n" : format_summary(*summary));
+    // The stderr tail is the program's bytes, not necessarily UTF-8.
+    fmt::print("{}", *json ? summary->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                           : format_summary(*summary));
     exit_code = 0;
   });
 }

@@ -9,7 +9,10 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "inspect/backtrace.h"
+#include "inspect/crash_evidence.h"
 #include "inspect/sysroot.h"
+#include "inspect/value_names.h"
+#include "tracee/signals.h"
 #include "tracee/syscall_table.h"
 
 namespace rwd {
@@ -98,7 +101,21 @@ struct LogCounts {
   json syscall_counts = json::object();
 };
 
-LogCounts count_event_log(const RecordingReader& reader) {
+void count_event(const Event& e, std::set<int64_t>& tids,
+                 std::map<std::string, uint64_t>& events,
+                 std::map<std::string, uint64_t>& syscalls) {
+  ++events[std::string(event_type_name(e.type))];
+  tids.insert(e.tid);
+  if (e.type == EventType::kThreadStart) {
+    tids.insert(e.value);
+  } else if (e.type == EventType::kSyscall) {
+    ++syscalls[syscall_name(e.sysno)];
+  }
+}
+
+// One pass over the event log: the crash evidence, and the counts when `counts` is set
+// (the recording has no trailer).
+void read_event_log(const RecordingReader& reader, CrashEvidence& evidence, LogCounts* counts) {
   std::set<int64_t> tids;
   for (const auto& tid : int_array(reader.manifest(), "initial_threads")) {
     tids.insert(tid.get<int64_t>());
@@ -106,26 +123,23 @@ LogCounts count_event_log(const RecordingReader& reader) {
   std::map<std::string, uint64_t> events;
   std::map<std::string, uint64_t> syscalls;
   auto read = reader.for_each_event([&](const Event& e) {
-    ++events[std::string(event_type_name(e.type))];
-    tids.insert(e.tid);
-    if (e.type == EventType::kThreadStart) {
-      tids.insert(e.value);
-    } else if (e.type == EventType::kSyscall) {
-      ++syscalls[syscall_name(e.sysno)];
+    evidence.add(e);
+    if (counts != nullptr) {
+      count_event(e, tids, events, syscalls);
     }
     return true;
   });
   if (!read) {
-    // A damaged chunk ends the count, not the summary: what was read is still true.
-    spdlog::warn("the events of {} are counted only up to a damaged chunk ({}): the counts "
-                 "shown stop there",
+    // A damaged chunk ends the reading, not the summary: what was read is still true.
+    spdlog::warn("the events of {} are read only up to a damaged chunk ({}): the counts, "
+                 "faults and stderr shown stop there",
                  reader.path().string(), read.error().message);
   }
-  LogCounts c;
-  c.threads = tids;
-  c.event_counts = events;
-  c.syscall_counts = syscalls;
-  return c;
+  if (counts != nullptr) {
+    counts->threads = tids;
+    counts->event_counts = events;
+    counts->syscall_counts = syscalls;
+  }
 }
 
 json backtrace_json(const ThreadBacktrace& t) {
@@ -136,6 +150,60 @@ json backtrace_json(const ThreadBacktrace& t) {
   json j = {{"tid", t.tid}, {"frames", frames}};
   j["error"] = t.error.empty() ? json(nullptr) : json(t.error);
   return j;
+}
+
+// The thread whose backtrace matters most: the one that took the first fault, else the
+// one the fatal signal was delivered to; 0 for none.
+pid_t wanted_tid(const json& s) {
+  for (const char* key : {"first_fault", "crash"}) {
+    if (s[key].is_object() && s[key]["tid"].is_number_integer()) {
+      return s[key]["tid"].get<pid_t>();
+    }
+  }
+  return 0;
+}
+
+json signal_json(const SignalRecord& r) {
+  return {{"signal", r.signo},
+          {"signal_name", signal_name(r.signo)},
+          {"code", r.code},
+          {"code_name", signal_code_text(r.signo, r.code)},
+          {"fault_addr", r.code > 0 ? json(fmt::format("{:#x}", r.fault_addr)) : json(nullptr)},
+          {"sender_pid", r.sender_pid ? json(*r.sender_pid) : json(nullptr)},
+          {"tid", r.tid},
+          {"time_ns", r.time_ns},
+          {"fatal", r.fatal}};
+}
+
+// The manifest's crash, with the si_code's name and, for a sent signal, who sent it
+// (from the fatal signal's event).
+json crash_json(const json& manifest_crash, const CrashEvidence& evidence) {
+  json c = {{"signal", pick_int(manifest_crash, "signal")},
+            {"signal_name", pick_string(manifest_crash, "signal_name")},
+            {"code", pick_int(manifest_crash, "code")},
+            {"code_name", nullptr},
+            {"fault_addr", pick_string(manifest_crash, "fault_addr")},
+            {"sender_pid", nullptr},
+            {"tid", pick_int(manifest_crash, "tid")}};
+  if (c["signal"].is_number_integer() && c["code"].is_number_integer()) {
+    c["code_name"] = signal_code_text(c["signal"].get<int>(), c["code"].get<int>());
+  }
+  const auto& fatal = evidence.fatal_signal();
+  if (fatal && fatal->sender_pid && c["signal"] == fatal->signo && c["code"] == fatal->code) {
+    c["sender_pid"] = *fatal->sender_pid;
+  }
+  return c;
+}
+
+json stderr_json(const StderrTail& t) {
+  if (t.total_bytes == 0) {
+    return nullptr;
+  }
+  return {{"text", t.text},
+          {"total_bytes", t.total_bytes},
+          {"cut", t.cut},
+          {"max_bytes", kStderrTailBytes},
+          {"max_lines", kStderrTailLines}};
 }
 
 void add_backtraces(const RecordingReader& reader, const SummaryOptions& options, json& s) {
@@ -154,9 +222,7 @@ void add_backtraces(const RecordingReader& reader, const SummaryOptions& options
   bo.all_threads = options.all_threads;
   bo.max_frames = options.max_frames;
   bo.executable = x->exe;
-  if (s["crash"].is_object() && s["crash"]["tid"].is_number_integer()) {
-    bo.first_tid = s["crash"]["tid"].get<pid_t>();
-  }
+  bo.first_tid = wanted_tid(s);
   auto bt = core_backtrace(x->core, x->root, bo);
   if (!bt || bt->empty()) {
     std::string why = !bt ? bt.error().message : "the core holds no thread";
@@ -164,6 +230,7 @@ void add_backtraces(const RecordingReader& reader, const SummaryOptions& options
     return;
   }
   s["backtrace"] = backtrace_json(bt->front());
+  s["backtrace"]["wanted_tid"] = bo.first_tid != 0 ? json(bo.first_tid) : json(nullptr);
   if (options.all_threads) {
     json all = json::array();
     for (const auto& t : *bt) {
@@ -201,8 +268,77 @@ std::string join_counts(const json& obj) {
   return out.empty() ? "none recorded" : out;
 }
 
+// "SIGSEGV (SEGV_MAPERR) at address 0x0", or for a sent signal "SIGSEGV (SI_USER) sent
+// by pid 42": a sent signal's siginfo holds the sender, not an address.
+std::string signal_text(const json& sig) {
+  std::string name = str(sig["signal_name"], "signal " + str(sig["signal"]));
+  std::string code = sig["code_name"].is_string() ? str(sig["code_name"]) : "code " + str(sig["code"]);
+  bool sent = sig["code"].is_number_integer() && sig["code"].get<int64_t>() <= 0;
+  if (!sent) {
+    return fmt::format("{} ({}) at address {}", name, code, str(sig["fault_addr"]));
+  }
+  return fmt::format("{} ({}) sent by {}", name, code,
+                     sig["sender_pid"].is_number_integer() ? "pid " + sig["sender_pid"].dump()
+                                                           : "an unknown sender");
+}
+
+std::string thread_text(const json& s, const json& tid) {
+  bool main = tid.is_number_integer() && tid == s["target"]["pid"];
+  return fmt::format("thread {}{}", str(tid), main ? " (the main thread)" : "");
+}
+
+// The first fault an instruction caused, which the program may have handled.
+std::string first_fault_text(const json& s) {
+  const json& f = s["first_fault"];
+  std::string when;
+  if (f["time_ns"].is_number_unsigned()) {
+    when = fmt::format(" at {:.3f} s", static_cast<double>(f["time_ns"].get<uint64_t>()) / 1e9);
+  }
+  uint64_t count = f["count"].is_number_unsigned() ? f["count"].get<uint64_t>() : 1;
+  std::string first = count > 1 ? fmt::format(" (the first of {} faults)", count) : "";
+  std::string outcome = f["fatal"] == true ? "fatal: the recording stopped on it"
+                                           : "the program's own signal handler took it";
+  return fmt::format("{} in {}{}{}; {}", signal_text(f), thread_text(s, f["tid"]), when, first,
+                     outcome);
+}
+
+void print_stderr_tail(std::string& out, const json& t) {
+  uint64_t total = t["total_bytes"].get<uint64_t>();
+  std::string what = t["cut"] == true
+                         ? fmt::format("the tail (at most {} lines, {} bytes) of {} written to fd 2",
+                                       str(t["max_lines"]), str(t["max_bytes"]), human_size(total))
+                         : fmt::format("all {} written to fd 2", human_size(total));
+  out += fmt::format("\nlast stderr output, {}:\n", what);
+  std::string_view text = t["text"].get_ref<const std::string&>();
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    out += fmt::format("  {}\n", text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+}
+
+// Which thread the backtrace is of, and why that one.
+std::string backtrace_label(const json& s) {
+  const json& bt = s["backtrace"];
+  json wanted = bt.value("wanted_tid", json(nullptr));
+  const json& fault = s["first_fault"].is_object() ? s["first_fault"] : s["crash"];
+  std::string why = fault.is_object()
+                        ? fmt::format("took the {}", str(fault["signal_name"], "signal"))
+                        : std::string();
+  if (!wanted.is_number_integer()) {
+    return fmt::format("backtrace at the end of {}", thread_text(s, bt["tid"]));
+  }
+  if (wanted != bt["tid"]) {
+    return fmt::format("{}, which {}, no longer exists in the final state; backtrace at the end "
+                       "of {} instead",
+                       thread_text(s, wanted), why, thread_text(s, bt["tid"]));
+  }
+  return fmt::format("backtrace of {}, which {} (as of the final state)", thread_text(s, wanted),
+                     why);
+}
+
 void print_backtrace(std::string& out, const json& bt, std::string_view label) {
-  out += fmt::format("\n{} {}:\n", label, str(bt["tid"]));
+  out += fmt::format("\n{}:\n", label);
   for (const auto& f : bt["frames"]) {
     Frame fr;
     fr.index = f["index"].get<int>();
@@ -245,12 +381,15 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
   s["stop_reason"] = pick_string(m, "stop_reason");
   s["exit_status"] = pick_int(m, "exit_status");
   s["counted_from_log"] = !reader.finished();
+  CrashEvidence evidence;
   if (reader.finished()) {
+    read_event_log(reader, evidence, nullptr);
     s["threads"] = int_array(m, "threads");
     s["event_counts"] = counts(m, "event_counts");
     s["top_syscalls"] = top_counts(counts(m, "syscall_counts"), options.top_syscalls);
   } else {
-    LogCounts c = count_event_log(reader);
+    LogCounts c;
+    read_event_log(reader, evidence, &c);
     s["threads"] = c.threads;
     s["event_counts"] = c.event_counts;
     s["top_syscalls"] = top_counts(c.syscall_counts, options.top_syscalls);
@@ -278,15 +417,14 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
   }
 
   json crash = pick(m, "crash", json::value_t::object);
-  if (crash.is_object()) {
-    s["crash"] = {{"signal", pick_int(crash, "signal")},
-                  {"signal_name", pick_string(crash, "signal_name")},
-                  {"code", pick_int(crash, "code")},
-                  {"fault_addr", pick_string(crash, "fault_addr")},
-                  {"tid", pick_int(crash, "tid")}};
+  s["crash"] = crash.is_object() ? crash_json(crash, evidence) : json(nullptr);
+  if (const auto& f = evidence.first_fault()) {
+    s["first_fault"] = signal_json(*f);
+    s["first_fault"]["count"] = evidence.fault_count();
   } else {
-    s["crash"] = nullptr;
+    s["first_fault"] = nullptr;
   }
+  s["stderr_tail"] = stderr_json(evidence.stderr_tail());
   s["backtrace"] = nullptr;
   if (options.backtrace && s["has_core"].get<bool>()) {
     add_backtraces(reader, options, s);
@@ -299,6 +437,9 @@ std::string format_summary(const json& s) {
   auto line = [&out](std::string_view key, const std::string& value) {
     out += fmt::format("{:<13} {}\n", key, value);
   };
+  if (s["first_fault"].is_object()) {
+    line("fault", first_fault_text(s));
+  }
   line("recording", fmt::format("{} ({})", str(s["file"]), human_size(s["size_bytes"].get<uint64_t>())));
   if (s["complete"].get<bool>()) {
     line("status", "complete");
@@ -370,20 +511,18 @@ std::string format_summary(const json& s) {
     }
   }
   if (s["crash"].is_object()) {
-    const json& c = s["crash"];
-    line("crash", fmt::format("{} (code {}) at address {} in thread {}",
-                              str(c["signal_name"], "signal " + str(c["signal"])), str(c["code"]),
-                              str(c["fault_addr"]), str(c["tid"])));
+    line("crash", fmt::format("{} in {}", signal_text(s["crash"]), thread_text(s, s["crash"]["tid"])));
+  }
+  if (s["stderr_tail"].is_object()) {
+    print_stderr_tail(out, s["stderr_tail"]);
   }
   if (s["backtrace"].is_object()) {
     if (s.contains("thread_backtraces")) {
       for (const auto& bt : s["thread_backtraces"]) {
-        print_backtrace(out, bt, "backtrace of thread");
+        print_backtrace(out, bt, "backtrace of " + thread_text(s, bt["tid"]));
       }
     } else {
-      print_backtrace(out, s["backtrace"],
-                      s["crash"].is_object() ? "backtrace of crashing thread"
-                                             : "backtrace at the end of thread");
+      print_backtrace(out, s["backtrace"], backtrace_label(s));
     }
   }
   return out;

@@ -15,8 +15,13 @@
 // event_counts, top_syscalls[{name, count}], counted_from_log (true when the recording
 // has no trailer and threads, events and syscalls were counted from the event log
 // instead), warnings, bundled_files, has_core,
-// final_state, crash{signal, signal_name, code, fault_addr, tid}, backtrace{tid,
-// frames[{index, pc, function, module, file, line}], error}, thread_backtraces[...].
+// final_state, crash{signal, signal_name, code, code_name, fault_addr, sender_pid, tid}
+// (the signal the recording stopped on), first_fault{signal, signal_name, code,
+// code_name, fault_addr, sender_pid, tid, time_ns, fatal, count} (the first fault an
+// instruction caused, handled or not: crash_evidence.h), stderr_tail{text, total_bytes,
+// cut, max_bytes, max_lines}, backtrace{tid, wanted_tid (the thread of the first fault,
+// else of the crash), frames[{index, pc, function, module, file, line}], error},
+// thread_backtraces[...]. The event log is read once for the fault and the stderr tail.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,6 +1,7 @@
 #include "inspect/syscall_formatter.h"
 
 #include <arpa/inet.h>
+#include <sys/syscall.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -554,6 +555,32 @@ std::string quote_bytes(std::string_view bytes, bool truncated) {
   out += '"';
   if (truncated) {
     out += "...";
+  }
+  return out;
+}
+
+std::optional<std::string> written_data(const Event& e) {
+  if (e.type != EventType::kSyscall || !e.completed || e.result <= 0) {
+    return std::nullopt;
+  }
+  auto taken = static_cast<uint64_t>(e.result);
+  if (e.sysno == SYS_write || e.sysno == SYS_pwrite64) {
+    auto bytes = captured(e.inputs, e.args[1], taken);
+    return bytes ? std::optional<std::string>(*bytes) : std::nullopt;
+  }
+  if (e.sysno != SYS_writev && e.sysno != SYS_pwritev && e.sysno != SYS_pwritev2) {
+    return std::nullopt;
+  }
+  std::string out;
+  for (const Iov& iov : iovecs(e, e.args[1], std::min<uint64_t>(e.args[2], 1024))) {
+    if (out.size() >= taken) {
+      break;
+    }
+    auto bytes = captured(e.inputs, iov.base, std::min(iov.len, taken - out.size()));
+    if (!bytes) {
+      return std::nullopt;
+    }
+    out += *bytes;
   }
   return out;
 }

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,11 @@ std::string format_syscall(const Event& e);
 // Bytes as a C string literal with quotes, strace style: \n \t \" \\ and \xNN for
 // other non-printable bytes; `...` after the closing quote when `truncated`.
 std::string quote_bytes(std::string_view bytes, bool truncated = false);
+
+// The bytes a completed write(2), pwrite64, writev or pwritev call handed to the kernel,
+// cut to what its result says was taken, from the captured inputs; nullopt for any
+// other event, a failed call or one whose buffers were not captured.
+std::optional<std::string> written_data(const Event& e);
 
 // The result as strace shows it: `3`, `0x7f12...` for addresses, or
 // `-1 ENOENT (No such file or directory)`; `?` for a call still in progress.

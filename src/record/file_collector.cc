@@ -41,6 +41,20 @@ std::string elf_build_id(int fd) {
   return hex;
 }
 
+FileCollector::FileCollector(pid_t pid, RecordingWriter& writer)
+    : pid_(pid),
+      writer_(writer),
+      memory_(pid),
+      root_(::open(fmt::format("/proc/{}/root", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) {}
+
+UniqueFd FileCollector::open_in_root(const std::string& path) const {
+  UniqueFd fd(::open(fmt::format("/proc/{}/root{}", pid_, path).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd && root_ && path.starts_with('/')) {
+    fd = UniqueFd(::openat(root_.get(), path.c_str() + 1, O_RDONLY | O_CLOEXEC));
+  }
+  return fd;
+}
+
 Status FileCollector::collect(const std::vector<MapEntry>& maps, const std::string& exe_path) {
   for (const auto& m : maps) {
     if (m.path == "[vdso]") {
@@ -77,7 +91,7 @@ Status FileCollector::bundle_mapped_file(const MapEntry& m, const std::string& r
   UniqueFd fd(::open(fmt::format("/proc/{}/map_files/{:x}-{:x}", pid_, m.start, m.end).c_str(),
                      O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    fd = UniqueFd(::open(fmt::format("/proc/{}/root{}", pid_, path).c_str(), O_RDONLY | O_CLOEXEC));
+    fd = open_in_root(path);
   }
   if (!fd) {
     return fail_errno(errno, "file {} mapped by the target could not be read, so it is not "
@@ -121,7 +135,7 @@ void FileCollector::bundle_debug_file(const std::string& build_id) {
   std::string rel = fmt::format("/usr/lib/debug/.build-id/{}/{}.debug", build_id.substr(0, 2),
                                 build_id.substr(2));
   // The target's filesystem first (another container), then ours.
-  UniqueFd fd(::open(fmt::format("/proc/{}/root{}", pid_, rel).c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd = open_in_root(rel);
   if (!fd) {
     fd = UniqueFd(::open(rel.c_str(), O_RDONLY | O_CLOEXEC));
   }
@@ -143,9 +157,8 @@ void FileCollector::bundle_debug_file(const std::string& build_id) {
 }
 
 Status FileCollector::bundle_vdso(const MapEntry& m) {
-  TargetMemory mem(pid_);
   std::string image;
-  if (!mem.read(m.start, m.size(), image) || image.size() != m.size()) {
+  if (!memory_.read(m.start, m.size(), image) || image.size() != m.size()) {
     return fail("the vDSO image at {:#x} could not be read; backtraces through it may be "
                 "incomplete", m.start);
   }

@@ -19,14 +19,19 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 #include "format/recording_writer.h"
 #include "tracee/proc_info.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 
 class FileCollector {
  public:
-  FileCollector(pid_t pid, RecordingWriter& writer) : pid_(pid), writer_(writer) {}
+  // Opens the process's root and memory at once: files are collected on a helper
+  // thread while the target runs, and a leader that exits first (pthread_exit in main)
+  // leaves /proc/PID without either, while these handles still reach them.
+  FileCollector(pid_t pid, RecordingWriter& writer);
 
   // Bundles every ELF file in `maps` not bundled yet, plus the vDSO image and debug
   // files. Problems with single files become warnings, not errors.
@@ -45,9 +50,14 @@ class FileCollector {
   Status bundle_mapped_file(const MapEntry& m, const std::string& role);
   void bundle_debug_file(const std::string& build_id);
   Status bundle_vdso(const MapEntry& m);
+  // A file of the target's filesystem: through /proc/PID/root, else the root opened at
+  // the start.
+  UniqueFd open_in_root(const std::string& path) const;
 
   pid_t pid_;
   RecordingWriter& writer_;
+  TargetMemory memory_;
+  UniqueFd root_;
   std::set<std::string> seen_;  // "dev:inode:path"
   std::set<std::string> debug_seen_;
   nlohmann::json inventory_ = nlohmann::json::array();

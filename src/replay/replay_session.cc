@@ -75,7 +75,8 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::start(const RecordingReade
     return std::unexpected(built.error());
   }
   s->pid_ = built->pid;
-  s->mem_ = std::make_unique<TargetMemory>(s->pid_);
+  s->mem_pid_ = s->pid_;
+  s->mem_ = std::make_unique<TargetMemory>(s->mem_pid_);
   s->stats_.warnings = built->warnings;
   for (size_t i = 0; i < image.threads.size(); ++i) {
     Thread t;
@@ -280,7 +281,7 @@ Status ReplaySession::arm(Thread& t, const StopSet& stops, std::optional<uint64_
     if (!mem_->read(addr, 1, old) || old.size() != 1) {
       continue;  // not mapped (yet): it cannot be reached either
     }
-    if (auto s = write_memory(pid_, addr, std::string_view("\xcc", 1)); !s) {
+    if (auto s = write_memory(mem_pid_, addr, std::string_view("\xcc", 1)); !s) {
       continue;
     }
     inserted_[addr] = old[0];
@@ -344,7 +345,7 @@ Result<bool> ReplaySession::arm_for_run(Thread& t, const StopSet& stops,
 void ReplaySession::disarm(Thread& t) {
   for (const auto& [addr, byte] : inserted_) {
     // A failure means the page went away with the instruction: nothing to restore.
-    (void)write_memory(pid_, addr, std::string_view(&byte, 1));
+    (void)write_memory(mem_pid_, addr, std::string_view(&byte, 1));
   }
   inserted_.clear();
   if (t.alive && t.debug_regs_set) {
@@ -447,7 +448,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
 bool ReplaySession::point_matches(const Event& e, const user_regs_struct& want,
                                   const user_regs_struct& r) const {
   bool loose = e.reason == PointReason::kPreemptAtSyscall;
-  return regs_difference(want, r, loose).empty() && stack_hash(pid_, r.rsp) == e.stack_hash;
+  return regs_difference(want, r, loose).empty() && stack_hash(mem_pid_, r.rsp) == e.stack_hash;
 }
 
 Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const Event& e,

@@ -238,6 +238,12 @@ class ReplaySession {
   Status perform_brk(Thread& t, const Event& e, const user_regs_struct& entry);
   Status perform_clone(Thread& t, const Event& e, const user_regs_struct& entry);
   Status perform_exit(Thread& t, const Event& e, const user_regs_struct& entry);
+  // A leader exiting while other threads live: the kernel reports it only once they are
+  // gone, so it is let go past its exit stop and not waited for (see perform_exit).
+  bool others_alive(const Thread& t) const;
+  Status let_leader_go(Thread& t, const Event& e);
+  // Marks the thread dead and moves memory access to a live thread if it was the one.
+  void thread_gone(Thread& t);
   Status perform_plain(Thread& t, const Event& e, const user_regs_struct& entry);
   Status write_outputs(const Event& e);
   Status on_signal(Thread& t, const Event& e);
@@ -286,6 +292,9 @@ class ReplaySession {
   ReplayStats stats_;
   EventCursor cursor_;
   pid_t pid_ = 0;
+  // A live thread of the process, for its memory and /proc files: the leader until it
+  // exits (a zombie leader has no memory map).
+  pid_t mem_pid_ = 0;
   uint64_t syscall_site_ = 0;
   std::vector<uint32_t> order_;  // recorded tids in creation order
   std::map<uint32_t, Thread> threads_;

@@ -102,7 +102,7 @@ Result<uint64_t> ReplaySession::find_syscall_site() {
   if (syscall_site_ != 0) {
     std::string bytes;
     if (mem_->read(syscall_site_, 2, bytes) && bytes == std::string("\x0f\x05", 2)) {
-      auto maps = read_maps(pid_);
+      auto maps = read_maps(mem_pid_);
       if (maps) {
         for (const auto& m : *maps) {
           if (m.executable() && syscall_site_ >= m.start && syscall_site_ + 2 <= m.end) {
@@ -113,7 +113,7 @@ Result<uint64_t> ReplaySession::find_syscall_site() {
     }
     syscall_site_ = 0;
   }
-  auto maps = read_maps(pid_);
+  auto maps = read_maps(mem_pid_);
   if (!maps) {
     return std::unexpected(maps.error());
   }
@@ -230,26 +230,26 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::clone() {
   if (broken_ || pid_ <= 0) {
     return fail("cannot clone a replay session that failed");
   }
-  // The fork's only thread becomes its leader, so it must stand for our leader: a
-  // leader that exits is reported only after the other threads, which perform_exit
-  // would wait for forever if the roles were swapped.
+  // The fork's only thread becomes its leader. It stands for our leader while that
+  // lives, so that the copy's threads exit in the same roles; once the leader has exited
+  // (pthread_exit in main), for the first live thread, whose exit the copy then handles
+  // as a leader's (perform_exit).
   std::vector<uint32_t> live;
-  uint32_t leader = 0;
   for (uint32_t tid : order_) {
     auto it = threads_.find(tid);
     if (it == threads_.end() || !it->second.alive) {
       continue;
     }
     if (it->second.real == pid_) {
-      leader = tid;
+      live.insert(live.begin(), tid);
     } else {
       live.push_back(tid);
     }
   }
-  if (leader == 0) {
-    return fail("cannot clone a replay session whose main thread has exited");
+  if (live.empty()) {
+    return fail("cannot clone a replay session without a live thread");
   }
-  live.insert(live.begin(), leader);
+  uint32_t leader = live.front();
   auto site = find_syscall_site();
   if (!site) {
     return std::unexpected(site.error());
@@ -351,6 +351,7 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::clone() {
   s->stats_ = stats_;
   s->cursor_ = cursor_;
   s->pid_ = child;
+  s->mem_pid_ = child;
   s->syscall_site_ = syscall_site_;
   s->order_ = order_;
   s->threads_ = threads_;

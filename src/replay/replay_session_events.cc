@@ -54,7 +54,7 @@ Result<user_regs_struct> ReplaySession::check_syscall_entry(Thread& t, const Eve
 
 Status ReplaySession::write_outputs(const Event& e) {
   for (const auto& m : e.outputs) {
-    if (auto s = write_memory(pid_, m.addr, m.bytes); !s) {
+    if (auto s = write_memory(mem_pid_, m.addr, m.bytes); !s) {
       return fail("writing the recorded result of {} into the replay: {}", format_event(e),
                   s.error().message);
     }
@@ -99,6 +99,13 @@ Result<ReplaySession::Performed> ReplaySession::perform(Thread& t, const Event& 
       continue;
     }
     if (event == PTRACE_EVENT_EXIT) {
+      if (t.real == pid_ && others_alive(t)) {
+        if (auto s = let_leader_go(t, e); !s) {
+          return std::unexpected(s.error());
+        }
+        p.exited = true;
+        return p;
+      }
       continue;
     }
     if (WSTOPSIG(*st) != (SIGTRAP | 0x80)) {
@@ -259,10 +266,10 @@ Status ReplaySession::perform_clone(Thread& t, const Event& e, const user_regs_s
   uint32_t tid32 = child.tid;
   std::string_view tid_bytes(reinterpret_cast<const char*>(&tid32), 4);
   if (flags & CLONE_PARENT_SETTID) {
-    (void)write_memory(pid_, parent_tid_at, tid_bytes);  // best effort, as the kernel's
+    (void)write_memory(mem_pid_, parent_tid_at, tid_bytes);  // best effort, as the kernel's
   }
   if (flags & CLONE_CHILD_SETTID) {
-    (void)write_memory(pid_, child_tid_at, tid_bytes);
+    (void)write_memory(mem_pid_, child_tid_at, tid_bytes);
   }
   if (auto s = write_outputs(e); !s) {
     return s;
@@ -278,8 +285,53 @@ Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_st
   if (!p->exited) {
     return std::unexpected(diverge(e, "the thread did not exit"));
   }
-  t.alive = false;
+  thread_gone(t);
   return ok();
+}
+
+bool ReplaySession::others_alive(const Thread& t) const {
+  for (const auto& [tid, other] : threads_) {
+    if (other.alive && &other != &t) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status ReplaySession::let_leader_go(Thread& t, const Event& e) {
+  if (::ptrace(PTRACE_CONT, t.real, nullptr, nullptr) != 0) {
+    return std::unexpected(diverge(e, fmt::format("thread {} cannot be let go past its exit: {}",
+                                                  t.tid, errno_text(errno))));
+  }
+  // Its exit is done once it is a zombie: the kernel has cleared its tid word and woken
+  // the futex there, as in the recording, before other threads go on.
+  auto deadline = std::chrono::steady_clock::now() + options_.stall_timeout;
+  for (;;) {
+    auto st = read_thread_status(pid_, t.real);
+    if (!st || st->state == 'Z' || st->state == 'X') {
+      return ok();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return std::unexpected(diverge(e, fmt::format("thread {} did not finish exiting in {} s",
+                                                    t.tid, options_.stall_timeout.count())));
+    }
+    ::usleep(200);
+  }
+}
+
+void ReplaySession::thread_gone(Thread& t) {
+  t.alive = false;
+  if (t.real != mem_pid_) {
+    return;
+  }
+  for (uint32_t tid : order_) {
+    const Thread& other = threads_.at(tid);
+    if (other.alive) {
+      mem_pid_ = other.real;
+      mem_ = std::make_unique<TargetMemory>(mem_pid_);
+      return;
+    }
+  }
 }
 
 Status ReplaySession::perform_plain(Thread& t, const Event& e, const user_regs_struct& entry) {

@@ -46,7 +46,7 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
       return false;
     }
   }
-  auto bp = InProcessBreakpoint::install(pid_, t.real, want.rip, want);
+  auto bp = InProcessBreakpoint::install(mem_pid_, t.real, want.rip, want);
   if (!bp) {
     spdlog::debug("point of event {} by debug register: {}", events_done_ + 1, bp.error().message);
     return false;
@@ -94,7 +94,7 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
 }
 
 uint64_t ReplaySession::writable_memory_hash() {
-  auto maps = read_maps(pid_);
+  auto maps = read_maps(mem_pid_);
   if (!maps) {
     return 0;
   }

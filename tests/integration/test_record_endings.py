@@ -12,14 +12,7 @@ from test_replay import verify
 RECORD_TIMEOUT = 60
 
 ENDINGS = [
-    pytest.param("record_main_exits_first", "worker 2 done", 0,
-                 marks=pytest.mark.xfail(
-                     strict=True,
-                     reason="replay waits in perform_exit for the leader's pthread_exit to "
-                            "end the thread, which the kernel reports only once every other "
-                            "thread is gone: 'thread N ran for 60 s without reaching this "
-                            "event' at the leader's exit(0)"),
-                 id="main-exits-first"),
+    pytest.param("record_main_exits_first", "worker 2 done", 0, id="main-exits-first"),
     pytest.param("record_thread_burst", "created 400 threads", 0, id="thread-burst"),
     pytest.param("record_kill_child", "child killed by signal 9", 3, id="kill-child"),
 ]

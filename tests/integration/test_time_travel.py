@@ -165,17 +165,41 @@ def test_signals_the_program_handles_stop_gdb_and_go_on(tmp_path):
     assert "No more reverse-execution history" in out or "exited" in out, out
 
 
-def test_checkpoint_clones_replay_to_the_same_end(demo_crash):
-    """ReplaySession::clone() on a real recording: clones taken every few events, with
-    threads inside syscalls, and clones of clones, all replay to the recorded crash."""
+def run_clone_test(recording):
+    """ReplaySession::clone() every few events of the recording (a gtest that needs one)."""
     build = os.environ.get("REWIND_BUILD_DIR", "build")
     binary = os.path.join(build, "bin", "rewind_replay_test")
     r = subprocess.run([binary, "--gtest_also_run_disabled_tests",
                         "--gtest_filter=CloneTest.*"],
-                       env={**os.environ, "RWD_CLONE_TEST_RECORDING": str(demo_crash)},
+                       env={**os.environ, "RWD_CLONE_TEST_RECORDING": str(recording)},
                        capture_output=True, text=True, timeout=GDB_TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "[  PASSED  ] 1 test" in r.stdout, r.stdout
+
+
+def test_checkpoint_clones_replay_to_the_same_end(demo_crash):
+    """ReplaySession::clone() on a real recording: clones taken every few events, with
+    threads inside syscalls, and clones of clones, all replay to the recorded crash."""
+    run_clone_test(demo_crash)
+
+
+def test_main_thread_leaving_first_back_and_forth(tmp_path):
+    """main calls pthread_exit while its workers run on: back from the end to main before
+    it leaves, with the threads it had, and forward again past its exit to the end; and
+    checkpoints taken after it left (the fork's leader then stands for a worker) replay
+    to the recorded end too."""
+    rec = tmp_path / "main_exits_first.rwd"
+    r = rewind("record", "-o", rec, "--", PROGRAMS / "record_main_exits_first")
+    assert r.returncode == 0, r.stderr
+    out = gdb(rec, "break record_main_exits_first.c:12", "break pthread_exit",
+              *["reverse-continue"] * 4, "info threads", *["continue"] * 4, "info threads")
+    hits = re.findall(r"Breakpoint \d+, (?:0x\w+ in )?(\w+) \((?:arg=(0x\d))?", out)
+    hits = ["main leaves" if "pthread_exit" in name else arg for name, arg in hits]
+    assert hits == ["0x2", "0x1", "0x0", "main leaves", "0x0", "0x1", "0x2"], out
+    threads = re.findall(r"^\*?\s+\d+\s+Thread (\d+)", out, re.M)
+    assert len(threads) == 4 + 1, out  # all four while main is there, one at the end
+    assert "No more reverse-execution history" in out, out
+    run_clone_test(rec)
 
 
 def test_going_back_across_checkpoints_gives_identical_registers(tmp_path):

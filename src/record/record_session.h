@@ -106,6 +106,10 @@ class RecordSession {
     uint32_t rseq_sig = 0;
     // Its alternate signal stack when rewind attached (nullopt: it could not be read).
     std::optional<stack_t> altstack;
+    // The call that its next restart_syscall continues (one that returned
+    // -ERESTART_RESTARTBLOCK, or was in progress when rewind attached): restart_syscall
+    // writes that call's outputs.
+    std::optional<std::pair<int64_t, std::array<uint64_t, 6>>> interrupted;
 
     // Resumed past its exit stop: it never stops again, only dies. A leader that left
     // first (pthread_exit in main) stays a zombie until the last other thread is gone,
@@ -145,6 +149,7 @@ class RecordSession {
   void step_out_of_vdso(const MapEntry& vdso);
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
+  void note_interrupted_calls();
   void undo_replay_support();
   nlohmann::json read_signal_actions(pid_t tid);
   std::optional<stack_t> read_altstack(Thread& t);

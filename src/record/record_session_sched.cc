@@ -436,6 +436,9 @@ Status RecordSession::prepare_for_replay() {
                       "replay may diverge");
     return ok();
   }
+  // Before any syscall runs in a thread: the first injection turns a pending
+  // restart into a restart_syscall, and the interrupted call would be forgotten.
+  note_interrupted_calls();
   // The guard goes in first: should rewind die, it makes the target survive every
   // later step (and the recording).
   install_orphan_guard(find_syscall_instruction(image, vdso->start));

@@ -22,6 +22,9 @@ namespace {
 
 // Largest capture of one syscall's output; larger writes are cut and warned about.
 constexpr uint64_t kMaxCapture = 64ull << 20;
+// What a sleeping call interrupted by a signal (or a ptrace stop) returns when it is to be
+// continued by restart_syscall.
+constexpr int64_t kErestartRestartblock = -516;
 
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -186,8 +189,28 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (e.sysno == SYS_rt_sigaction && e.result == 0) {
     keep_orphan_guard(t, e);  // before the outputs are read: oldact is rewritten
   }
-  if (si != nullptr) {
-    for (auto r : syscall_output_ranges(*si, e.args, e.result, peek)) {
+  // restart_syscall writes what the call it continues writes.
+  const SyscallInfo* outputs_of = si;
+  std::array<uint64_t, 6> output_args = e.args;
+  if (e.sysno == SYS_restart_syscall) {
+    outputs_of = t.interrupted ? syscall_info(t.interrupted->first) : nullptr;
+    if (outputs_of != nullptr) {
+      output_args = t.interrupted->second;
+    } else if (e.result >= 0) {
+      warn_once("restart_syscall",
+                "a restart_syscall continued a call rewind did not see start: what it wrote "
+                "is not recorded");
+    }
+  }
+  if (e.result == kErestartRestartblock) {
+    t.interrupted.emplace(e.sysno == SYS_restart_syscall && t.interrupted
+                              ? *t.interrupted
+                              : std::pair{e.sysno, e.args});
+  } else if (e.sysno == SYS_restart_syscall) {
+    t.interrupted.reset();
+  }
+  if (outputs_of != nullptr) {
+    for (auto r : syscall_output_ranges(*outputs_of, output_args, e.result, peek)) {
       if (r.len > kMaxCapture) {
         warn_once(fmt::format("big-{}", si->name),
                   fmt::format("a {} wrote {} bytes; only the first {} are recorded", si->name,
@@ -247,6 +270,17 @@ void RecordSession::keep_orphan_guard(Thread& t, const Event& e) {
   if (e.args[2] != 0) {
     std::string_view bytes(reinterpret_cast<const char*>(&previous), sizeof previous);
     (void)write_memory(t.tid, e.args[2], bytes);
+  }
+}
+
+void RecordSession::note_interrupted_calls() {
+  for (auto& [tid, t] : threads_) {
+    auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));
+    if (regs && static_cast<int64_t>(regs->rax) == kErestartRestartblock) {
+      t->interrupted.emplace(static_cast<int64_t>(regs->orig_rax),
+                             std::array<uint64_t, 6>{regs->rdi, regs->rsi, regs->rdx, regs->r10,
+                                                     regs->r8, regs->r9});
+    }
   }
 }
 

@@ -34,7 +34,8 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
       return check;
     }
   }
-  // The stack below each thread's stack pointer and its red zone is dead by the ABI:
+  // The stack below each thread's stack pointer and its red zone (at its exit, for a
+  // thread that has exited) is dead by the ABI:
   // a signal frame may be written there at any time, and the frames left there hold
   // the CPU's record of which vector registers were in use (XSTATE_BV), which is not
   // part of the program's state. It is not compared.
@@ -46,10 +47,14 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
     bool stack;
   };
   std::vector<Skipped> dead;
+  std::vector<uint64_t> stack_pointers = session.exited_stack_pointers();
   for (const auto& ft : fs.threads) {
+    stack_pointers.push_back(ft.regs.rsp);
+  }
+  for (uint64_t rsp : stack_pointers) {
     for (const auto& seg : fs.segments) {
-      if (ft.regs.rsp > seg.vaddr && ft.regs.rsp <= seg.vaddr + seg.size) {
-        dead.push_back({seg.vaddr, ft.regs.rsp > 128 ? ft.regs.rsp - 128 : 0, true});
+      if (rsp > seg.vaddr && rsp <= seg.vaddr + seg.size) {
+        dead.push_back({seg.vaddr, rsp > 128 ? rsp - 128 : 0, true});
       }
     }
   }

@@ -182,6 +182,9 @@ class ReplaySession {
   const ReplayStats& stats() const { return stats_; }
   const EventHistory& history() const { return *history_; }
   const ReplayImage& image() const { return image_; }
+  // The stack pointers of the threads that have exited, at their exit: their stacks
+  // below are dead, as a live thread's are (the final-state check skips them).
+  const std::vector<uint64_t>& exited_stack_pointers() const { return exited_stack_pointers_; }
   pid_t pid() const { return pid_; }
   // The replay's real thread id for a recorded one (0 if none).
   pid_t real_tid(uint32_t tid) const;
@@ -295,6 +298,7 @@ class ReplaySession {
   // A live thread of the process, for its memory and /proc files: the leader until it
   // exits (a zombie leader has no memory map).
   pid_t mem_pid_ = 0;
+  std::vector<uint64_t> exited_stack_pointers_;
   uint64_t syscall_site_ = 0;
   std::vector<uint32_t> order_;  // recorded tids in creation order
   std::map<uint32_t, Thread> threads_;

@@ -362,6 +362,7 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::clone() {
   }
   s->events_done_ = events_done_;
   s->heap_end_ = heap_end_;
+  s->exited_stack_pointers_ = exited_stack_pointers_;
   s->done_ = done_;
   s->tail_closed_ = tail_closed_;
   s->mem_ = std::make_unique<TargetMemory>(child);

@@ -278,6 +278,7 @@ Status ReplaySession::perform_clone(Thread& t, const Event& e, const user_regs_s
 }
 
 Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_struct& entry) {
+  exited_stack_pointers_.push_back(entry.rsp);
   auto p = perform(t, e, call_of(entry, e));
   if (!p) {
     return std::unexpected(p.error());

@@ -365,9 +365,9 @@ constexpr SyscallInfo kTable[] = {
     E(216, "remap_file_pages", {P, U, PROT, U, FL}, MM),
     E(217, "getdents64", {FD, out_result(2), U}),
     E(218, "set_tid_address", {P}),
-    // Resumes an interrupted nanosleep/poll/futex wait; the recorder attributes its
-    // outputs to the interrupted call.
-    E(219, "restart_syscall", {}, B, kUnknown),
+    // Resumes an interrupted nanosleep/poll/futex wait: its outputs are the interrupted
+    // call's, which the recorder remembers (RecordSession::Thread::interrupted).
+    E(219, "restart_syscall", {}, B),
     E(220, "semtimedop", {I, P, U, in_struct(kTimespec)}, B),
     E(221, "fadvise64", {FD, I, U, I}),
     E(222, "timer_create", {CLK, in_struct(kSigevent), out_struct(4)}),

@@ -57,6 +57,8 @@ SUITE = [
     Program("replay_wait_sigusr1", r"got (\d+) SIGUSR1, hash [0-9a-f]{16}",
             waits_for_sigusr1=True),
     Program("replay_siglongjmp", r"siglongjmp: recovered from 100 faults and 5 alarms"),
+    Program("replay_interrupted_poll",
+            r"interrupted poll: \d+ rounds, every poll woken by its byte, sum \d+"),
     # A SIGALRM every 10 ms into 3 s of pure computation: each signal's point is found
     # among up to millions of loop passes (the in-process breakpoint).
     Program("replay_alarm_compute", r"alarm_compute: 1 rounds, \d+ ticks, checksum [0-9a-f]{16}",

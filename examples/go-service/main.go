@@ -3,6 +3,8 @@
 //
 //	GET /        a counter, the time, and checksums computed by two goroutines
 //	             (allocation, goroutines, a clock read)
+//	GET /spin    computes for ?ms=N milliseconds (default 50) without a function call
+//	             in its loop: the runtime preempts it with SIGURG
 //	GET /health  "ok"
 //	GET /crash   answers "This will crash!"; 1 s later a goroutine dereferences a nil
 //	             pointer (a Go panic: the runtime's SIGSEGV handler, exit status 2)
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +58,24 @@ func index(w http.ResponseWriter, r *http.Request) {
 		now.UTC().Format(time.RFC3339Nano), sums[0], sums[1])
 }
 
+func spin(w http.ResponseWriter, r *http.Request) {
+	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+	if err != nil || ms <= 0 {
+		ms = 50
+	}
+	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	x := uint64(1)
+	for rounds := 0; ; rounds++ {
+		for i := 0; i < 100000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(w, "spun %d rounds, %016x\n", rounds+1, x)
+			return
+		}
+	}
+}
+
 func ownerLength(j *job) int {
 	return len(*j.owner) // j.owner is nil for the crash job: SIGSEGV, a Go panic
 }
@@ -80,6 +101,7 @@ func main() {
 	http.HandleFunc("/", index)
 	http.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	http.HandleFunc("/crash", crash)
+	http.HandleFunc("/spin", spin)
 	if err := http.Serve(ln, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "go-service: %v\n", err)
 		os.Exit(1)

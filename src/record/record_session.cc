@@ -547,13 +547,24 @@ void RecordSession::detach_all() {
   if (!result_.crash_signal && !process_gone_) {
     undo_replay_support();
   }
-  for (auto& [tid, t] : threads_) {
-    if (t->preempt_skip) {
-      // Its syscall was skipped for a preemption: put it back so it runs after detach.
-      set_regs(tid, rerun_syscall(t->entry_regs));
+  // A thread let go with the fatal signal ends the whole process at once: the others,
+  // woken by the kernel's SIGKILL, would stop at their exit for a tracer that no longer
+  // resumes them (and the process would never finish dying). Let it go last.
+  auto fatal = [&](const Thread& t) {
+    return result_.crash_signal && t.pending_signal == *result_.crash_signal;
+  };
+  for (bool last : {false, true}) {
+    for (auto& [tid, t] : threads_) {
+      if (fatal(*t) != last) {
+        continue;
+      }
+      if (t->preempt_skip) {
+        // Its syscall was skipped for a preemption: put it back so it runs after detach.
+        set_regs(tid, rerun_syscall(t->entry_regs));
+      }
+      ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(
+                                                static_cast<long>(t->pending_signal)));
     }
-    ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(
-                                              static_cast<long>(t->pending_signal)));
   }
   threads_.clear();
 }
@@ -718,6 +729,28 @@ void RecordSession::finish(const std::string& reason) {
   result_.bytes = writer_->bytes_written();
 }
 
+// Our own child, after a crash: reap it so its exit is reported. A thread of it still
+// reporting to us (one that stopped at its exit before it was detached) is let go.
+void RecordSession::reap_child() {
+  for (;;) {
+    int status = 0;
+    pid_t w = ::waitpid(-1, &status, __WALL);
+    if (w < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return;
+    }
+    if (w == pid_ && !WIFSTOPPED(status)) {
+      result_.exit_status = WaitStatus(status).shell_status();
+      return;
+    }
+    if (WIFSTOPPED(status)) {
+      ::ptrace(PTRACE_DETACH, w, nullptr, nullptr);
+    }
+  }
+}
+
 Result<RecordResult> RecordSession::run() {
   install_stop_handlers();
   // Tracee stops arrive as SIGCHLD, waited for with a timeout so the scheduler can act.
@@ -800,11 +833,7 @@ Result<RecordResult> RecordSession::run() {
   bool crashed = result_.crash_signal.has_value();
   detach_all();
   if (crashed && options_.pid == 0) {
-    // Our own child: reap it so its exit is reported.
-    int status = 0;
-    if (::waitpid(pid_, &status, 0) == pid_) {
-      result_.exit_status = WaitStatus(status).shell_status();
-    }
+    reap_child();
   }
   if (!write_error_.empty()) {
     return fail("the recording {} is incomplete: {} (the target was left running)",

@@ -150,6 +150,7 @@ class RecordSession {
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
   void note_interrupted_calls();
+  void reap_child();
   void undo_replay_support();
   nlohmann::json read_signal_actions(pid_t tid);
   std::optional<stack_t> read_altstack(Thread& t);

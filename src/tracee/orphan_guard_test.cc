@@ -40,6 +40,8 @@ enum class Child { kRdtsc, kOwnHandler, kDefaultAction, kSigactionCheck };
 [[noreturn]] void child_main(Child kind, int go) {
   if (kind == Child::kOwnHandler || kind == Child::kSigactionCheck) {
     ::signal(SIGSEGV, own_handler);
+  } else {
+    ::signal(SIGSEGV, SIG_DFL);  // sanitizer runtimes install their own
   }
   char c;
   if (::read(go, &c, 1) != 1) {

@@ -259,13 +259,13 @@ def build(program, rr_dir, gen_dir, cc):
         return error_file.read_text().strip() or "build failed"
     cmd = [cc, *CFLAGS, f"-I{rr_dir / 'test'}", f"-I{rr_dir / 'include'}",
            f"-I{rr_dir / 'preload'}", f"-I{gen_dir}", str(program.source),
-           "-o", str(program.binary) + ".tmp", *LIBS]
+           "-o", f"{program.binary}.tmp{os.getpid()}", *LIBS]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         reason = first_line(r.stderr, prefer=r"error|undefined reference") or "build failed"
         error_file.write_text(reason + "\n")
         return reason
-    os.rename(str(program.binary) + ".tmp", program.binary)
+    os.rename(f"{program.binary}.tmp{os.getpid()}", program.binary)
     return None
 
 
@@ -283,7 +283,14 @@ def status_under_rewind(native_status):
 
 
 def check_one(program, args, log_dir, scratch):
-    """Native run, recording and replay of one program; returns its Result."""
+    """Native run, recording and replay of one program; returns its Result, whose reason
+    names rr's sources relative to its test directory."""
+    res = check_one_unnamed(program, args, log_dir, scratch)
+    res.reason = res.reason.replace(str(args.rr / "test") + "/", "")
+    return res
+
+
+def check_one_unnamed(program, args, log_dir, scratch):
     res = Result(program.name, category_of(program.name), "", notes=program.notes)
     logs = log_dir / program.name.replace("/", "__")
     logs.mkdir(parents=True, exist_ok=True)
@@ -299,8 +306,12 @@ def check_one(program, args, log_dir, scratch):
     res.native_status, res.seconds["native"] = native.status, round(native.seconds, 2)
     if native.timed_out or SUCCESS_MARK not in native.stdout:
         res.outcome, res.stage = SKIP_NATIVE, "native"
-        why = (f"no {SUCCESS_MARK} within {args.native_timeout}s" if native.timed_out
-               else f"{describe_status(native.status)} without {SUCCESS_MARK}")
+        if native.timed_out:
+            printed = (f", after printing {SUCCESS_MARK}" if SUCCESS_MARK in native.stdout
+                       else "")
+            why = f"did not end within {args.native_timeout:g}s{printed}"
+        else:
+            why = f"{describe_status(native.status)} without {SUCCESS_MARK}"
         detail = first_line(native.stdout, native.stderr, prefer=r"FAILED|rror|sage")
         res.reason = f"{why}: {detail}" if detail else why
         return res

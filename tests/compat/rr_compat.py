@@ -186,7 +186,10 @@ def describe_status(status):
     if status is None:
         return "timeout"
     if status < 0:
-        return signal.Signals(-status).name
+        try:
+            return signal.Signals(-status).name
+        except ValueError:  # a real-time signal has no name in the enum
+            return f"signal {-status}"
     return f"status {status}"
 
 

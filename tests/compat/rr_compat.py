@@ -333,8 +333,8 @@ def check_one_unnamed(program, args, log_dir, scratch):
         return res
     if rec.status < 0:
         res.outcome, res.stage = "record failed", "record"
-        res.reason = f"rewind record died of {describe_status(rec.status)}: " + \
-            first_line(rec.stderr)
+        res.reason = ": ".join(filter(None, [
+            f"rewind record died of {describe_status(rec.status)}", first_line(rec.stderr)]))
         return res
     if SUCCESS_MARK not in rec.stdout or rec.status != expected:
         rewind_error = first_line(rec.stderr, prefer=r"^(rewind|error|cannot)")
@@ -370,8 +370,9 @@ def check_one_unnamed(program, args, log_dir, scratch):
         res.outcome, res.stage = "replay error", "replay"
         prefix = (f"rewind replay died of {describe_status(rep.status)}: "
                   if rep.status < 0 else "")
-        res.reason = prefix + first_line(rep.stderr, rep.stdout,
-                                         prefer=r"^(rewind|error|cannot)")
+        line = first_line(rep.stderr, rep.stdout, prefer=r"^(rewind|error|cannot)")
+        # "rewind replay: FILE: why": the file is always this program's recording.
+        res.reason = prefix + line.replace(f"{recording}: ", "")
     if not args.keep_recordings and res.outcome == VERIFIED_KIND:
         recording.unlink(missing_ok=True)
     return res
@@ -381,7 +382,7 @@ def divergence_reason(text):
     """The divergence line with what was recorded and what replay did instead, on one
     line: "divergence at event 48 (thread 6027): recorded clone(...) = 6029; replayed
     syscall write(...) = ?"."""
-    head = first_line(text, prefer=r"diverge|differ|mismatch")
+    head = first_line(text, prefer=r"^divergence|^not verified|differ|mismatch")
     sides = [m[1] + " " + m[2].strip()
              for m in re.finditer(r"^\s*(recorded|replayed):\s*(.*)$", text, re.M)]
     return (head + " " + "; ".join(sides[:2]) if sides else head)[:400]

@@ -175,6 +175,32 @@ def run(cmd, timeout, cwd, env, log):
     return result
 
 
+# The parent of a native run: some of rr's tests signal their parent (kill(getppid(),
+# SIGINT)), which must not be this script. Handlers, unlike ignored signals, are reset
+# by exec, so the program starts with default dispositions. The parent ends as its child
+# did: same exit status, or killed by the same signal.
+NATIVE_PARENT = """
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+          signal.SIGUSR2, signal.SIGALRM, signal.SIGPIPE, signal.SIGCHLD):
+    signal.signal(s, lambda *_: None)
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+while True:
+    try:
+        _, status = os.waitpid(pid, 0)
+        break
+    except InterruptedError:
+        pass
+if os.WIFSIGNALED(status):
+    sig = os.WTERMSIG(status)
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def kill_group(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -304,7 +330,8 @@ def check_one_unnamed(program, args, log_dir, scratch):
         return res
 
     with tempfile.TemporaryDirectory(dir=scratch, prefix="native-") as wd:
-        native = run([str(program.binary)], args.native_timeout, wd, program_env(wd),
+        native = run([sys.executable, "-c", NATIVE_PARENT, str(program.binary)],
+                     args.native_timeout, wd, program_env(wd),
                      logs / "native.log")
     res.native_status, res.seconds["native"] = native.status, round(native.seconds, 2)
     if native.timed_out or SUCCESS_MARK not in native.stdout:
@@ -469,6 +496,8 @@ def parse_args():
     p.add_argument("--native-timeout", type=float, default=10)
     p.add_argument("--record-timeout", type=float, default=60)
     p.add_argument("--replay-timeout", type=float, default=120)
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results already in LOGS/results.jsonl, run the rest")
     p.add_argument("--keep-recordings", action="store_true",
                    help="keep the recordings of programs that verified")
     p.add_argument("--cc", default=os.environ.get("CC", "cc"))
@@ -496,18 +525,26 @@ def main():
         programs = [p for p in programs if re.search(args.only, p.name)]
     if args.limit:
         programs = spread(programs, args.limit)
+    results = []
+    if args.resume:
+        done = log_dir / "results.jsonl"
+        if done.exists():
+            results = [Result(**json.loads(l)) for l in done.read_text().splitlines() if l]
+        names = {r.name for r in results}
+        programs = [p for p in programs if p.name not in names]
+        print(f"resuming: {len(results)} results kept from {done}", flush=True)
+    selected = len(results) + len(programs)
     print(f"rr test programs at commit {commit}: {len(programs)} selected; "
           f"logs in {log_dir}", flush=True)
 
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="rr-compat-"))
-    results = []
     started = time.monotonic()
     interrupted = False
     # SIGTERM ends the run like Ctrl-C: what has finished is still reported.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
     try:
-        with open(log_dir / "results.jsonl", "w") as progress:
+        with open(log_dir / "results.jsonl", "a" if args.resume else "w") as progress:
             futures = [pool.submit(check_one, p, args, log_dir, scratch) for p in programs]
             for i, f in enumerate(concurrent.futures.as_completed(futures), 1):
                 r = f.result()
@@ -539,7 +576,7 @@ def main():
             "started": stamp,
             "seconds": round(elapsed, 1),
             "interrupted": interrupted,
-            "selected": len(programs),
+            "selected": selected,
             "timeouts": {"native": args.native_timeout, "record": args.record_timeout,
                          "replay": args.replay_timeout},
             "results": [dataclasses.asdict(r) for r in results],

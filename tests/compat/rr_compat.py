@@ -219,8 +219,8 @@ def describe_status(status):
     return f"status {status}"
 
 
-# rewind's notes on every recording, never the reason for a failure.
-NOISE = re.compile(r"^rewind (warning|info): ")
+# rewind's notes and summary on every recording, never the reason for a failure.
+NOISE = re.compile(r"^(rewind (warning|info): |recorded \d+ events, |inspect it with: )")
 
 
 def first_line(*texts, prefer=None):

@@ -194,6 +194,9 @@ def test_killed_sidecar_recording_is_resumed_as_incomplete(kube_env, namespace, 
     sc = Sidecar(kube_env, namespace, "web-0", tmp_path, procs, TARGET)
     kube_env.annotate(namespace, "web-0", **{f"{PREFIX}/record": "on"})
     sc.wait_status("recording")
+    # The status says a recorder runs; its file appears once it has stopped the target.
+    wait_for(lambda: list((sc.recordings / ".incoming").glob("*.rwd")), timeout=30,
+             what="the recorder to create its file")
     recorder = tracer_of(app.pid)
     # SIGKILL both: the recorder gets no chance to finish its file.
     os.kill(recorder, signal.SIGKILL)

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -13,10 +12,10 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-#include <cstring>
 #include <string_view>
 
 #include "tracee/ptrace_ops.h"
+#include "tracee/test_own_vdso.h"
 #include "tracee/vdso_patch.h"
 
 namespace rwd {
@@ -123,19 +122,9 @@ class TracedChild {
 
 // A syscall instruction in this process's vDSO, which the forked child shares.
 uint64_t vdso_syscall_site() {
-  uint64_t base = getauxval(AT_SYSINFO_EHDR);
-  if (base == 0) {
-    return 0;
-  }
-  // The image ends with its section table.
-  const auto* eh = reinterpret_cast<const unsigned char*>(base);
-  uint64_t shoff = 0;
-  uint16_t shnum = 0, shentsize = 0;
-  std::memcpy(&shoff, eh + 0x28, 8);
-  std::memcpy(&shentsize, eh + 0x3a, 2);
-  std::memcpy(&shnum, eh + 0x3c, 2);
-  std::string_view image(reinterpret_cast<const char*>(base), shoff + uint64_t{shnum} * shentsize);
-  return find_syscall_instruction(image, base);
+  uint64_t base = 0;
+  std::string_view image = own_vdso(base);
+  return image.empty() ? 0 : find_syscall_instruction(image, base);
 }
 
 class OrphanGuardTest : public ::testing::Test {

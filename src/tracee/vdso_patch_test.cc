@@ -6,28 +6,14 @@
 
 #include <cstring>
 
+#include "tracee/test_own_vdso.h"
+
 namespace rwd {
 namespace {
 
-// This process's own vDSO, as the kernel mapped it.
-std::string own_vdso(uint64_t& base) {
-  base = getauxval(AT_SYSINFO_EHDR);
-  if (base == 0) {
-    return {};
-  }
-  // The vDSO is one or two pages of code; its ELF header gives the section table end.
-  const auto* eh = reinterpret_cast<const unsigned char*>(base);
-  uint64_t shoff = 0;
-  uint16_t shnum = 0, shentsize = 0;
-  std::memcpy(&shoff, eh + 0x28, 8);
-  std::memcpy(&shentsize, eh + 0x3a, 2);
-  std::memcpy(&shnum, eh + 0x3c, 2);
-  return std::string(reinterpret_cast<const char*>(base), shoff + uint64_t{shnum} * shentsize);
-}
-
 TEST(VdsoPatch, FindsTheTimeFunctionsOfTheRunningKernel) {
   uint64_t base = 0;
-  std::string image = own_vdso(base);
+  std::string image(own_vdso(base));
   ASSERT_FALSE(image.empty());
   auto patches = vdso_patches(image, base);
   ASSERT_TRUE(patches) << patches.error().message;

@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <array>
+#include <optional>
 #include <string_view>
 
 #include "tracee/target_memory.h"
@@ -23,12 +25,29 @@ constexpr uint64_t kPage = 4096;
 // The data page (orphan_guard.S has the same layout): the program's actions, which the
 // guard passes signals on to; the stepping word; a scratch action for the rt_sigaction
 // calls rewind makes; the registers of a thread running an injected syscall.
-constexpr uint64_t kProgramSegvOffset = kPage;
-constexpr uint64_t kProgramTrapOffset = kPage + 32;
 constexpr uint64_t kSteppingOffset = kPage + 64;
 constexpr uint64_t kScratchOffset = kPage + 96;
 constexpr uint64_t kSavedRegsOffset = kPage + 128;
 constexpr uint64_t kSaRestorer = 0x04000000;
+
+// The signals the guard handles: its handler for each, and where the data page keeps
+// the program's action (OrphanGuard::program_ has the same order).
+struct Guarded {
+  int sig;
+  const char* handler;
+  uint64_t program_offset;
+};
+const std::array<Guarded, 2> kGuarded = {{{SIGSEGV, rwd_orphan_guard_segv, kPage},
+                                          {SIGTRAP, rwd_orphan_guard_trap, kPage + 32}}};
+
+std::optional<size_t> guarded_index(int sig) {
+  for (size_t i = 0; i < kGuarded.size(); ++i) {
+    if (kGuarded[i].sig == sig) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
 
 std::string_view guard_code() {
   return {rwd_orphan_guard_begin,
@@ -84,28 +103,28 @@ Result<KernelSigaction> get_action(pid_t tid, const InjectionSite& site, int sig
   return action;
 }
 
-// Makes the guard's `handler` the action for `sig`, with the program's action saved at
-// `saved` for the guard to pass the signal on to. The guard takes the program's flags and
+// Makes the guard's handler the action for g.sig, with the program's action saved in the
+// data page for the guard to pass the signal on to; returns the program's action. The guard takes the program's flags and
 // mask, so that the kernel delivers to it as it would to the program (same stack, same
 // blocked signals).
-Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base, int sig,
-                             const char* handler, uint64_t saved, int* deferred_signal) {
+Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base,
+                             const Guarded& g, int* deferred_signal) {
   uint64_t scratch = base + kScratchOffset;
-  auto program = get_action(tid, site, sig, scratch, deferred_signal);
+  auto program = get_action(tid, site, g.sig, scratch, deferred_signal);
   if (!program) {
     return std::unexpected(program.error());
   }
-  if (auto s = write_memory(tid, saved, as_bytes(*program)); !s) {
+  if (auto s = write_memory(tid, base + g.program_offset, as_bytes(*program)); !s) {
     return std::unexpected(s.error());
   }
   KernelSigaction guard = *program;
-  guard.handler = base + code_offset(handler);
+  guard.handler = base + code_offset(g.handler);
   guard.flags |= SA_SIGINFO;
   if ((guard.flags & kSaRestorer) == 0) {
     guard.flags |= kSaRestorer;
     guard.restorer = base + code_offset(rwd_orphan_guard_restorer);
   }
-  if (auto s = set_action(tid, site, sig, guard, scratch, deferred_signal); !s) {
+  if (auto s = set_action(tid, site, g.sig, guard, scratch, deferred_signal); !s) {
     return std::unexpected(s.error());
   }
   return *program;
@@ -125,10 +144,11 @@ Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t first_site, int* de
   uint64_t base = static_cast<uint64_t>(*mapped);
   InjectionSite site = site_at(base);
   OrphanGuard guard(base);
-  bool segv_wrapped = false;
+  size_t wrapped = 0;
   auto failed = [&](const Error& e) -> Result<OrphanGuard> {
-    if (segv_wrapped) {
-      (void)set_action(tid, site, SIGSEGV, guard.segv_, base + kScratchOffset, deferred_signal);
+    for (size_t i = 0; i < wrapped; ++i) {
+      (void)set_action(tid, site, kGuarded[i].sig, guard.program_[i], base + kScratchOffset,
+                       deferred_signal);
     }
     (void)inject_syscall(tid, first_site, SYS_munmap, {base, kSize}, deferred_signal);
     return fail("cannot install rewind's orphan guard: {}", e.message);
@@ -142,28 +162,23 @@ Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t first_site, int* de
       !rc) {
     return failed(rc.error());
   }
-  auto segv = wrap(tid, site, base, SIGSEGV, rwd_orphan_guard_segv, base + kProgramSegvOffset,
-                   deferred_signal);
-  if (!segv) {
-    return failed(segv.error());
+  for (; wrapped < kGuarded.size(); ++wrapped) {
+    auto program = wrap(tid, site, base, kGuarded[wrapped], deferred_signal);
+    if (!program) {
+      return failed(program.error());
+    }
+    guard.program_[wrapped] = *program;
   }
-  guard.segv_ = *segv;
-  segv_wrapped = true;
-  auto trap = wrap(tid, site, base, SIGTRAP, rwd_orphan_guard_trap, base + kProgramTrapOffset,
-                   deferred_signal);
-  if (!trap) {
-    return failed(trap.error());
-  }
-  guard.trap_ = *trap;
   return guard;
 }
 
 Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
   InjectionSite site = injection_site();
   uint64_t scratch = base_ + kScratchOffset;
-  for (auto [sig, action] : {std::pair{SIGSEGV, segv_}, std::pair{SIGTRAP, trap_}}) {
-    if (auto s = set_action(tid, site, sig, action, scratch, deferred_signal); !s) {
-      return fail("cannot put back the program's action for signal {}: {}", sig,
+  for (size_t i = 0; i < kGuarded.size(); ++i) {
+    if (auto s = set_action(tid, site, kGuarded[i].sig, program_[i], scratch, deferred_signal);
+        !s) {
+      return fail("cannot put back the program's action for signal {}: {}", kGuarded[i].sig,
                   s.error().message);
     }
   }
@@ -176,25 +191,21 @@ Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
 }
 
 Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {
-  KernelSigaction* program = sig == SIGSEGV ? &segv_ : sig == SIGTRAP ? &trap_ : nullptr;
-  if (program == nullptr) {
+  auto i = guarded_index(sig);
+  if (!i) {
     return ok();
   }
-  const char* handler = sig == SIGSEGV ? rwd_orphan_guard_segv : rwd_orphan_guard_trap;
-  uint64_t saved = base_ + (sig == SIGSEGV ? kProgramSegvOffset : kProgramTrapOffset);
-  auto action = wrap(tid, injection_site(), base_, sig, handler, saved, deferred_signal);
-  if (!action) {
-    return std::unexpected(action.error());
+  auto program = wrap(tid, injection_site(), base_, kGuarded[*i], deferred_signal);
+  if (!program) {
+    return std::unexpected(program.error());
   }
-  *program = *action;
+  program_[*i] = *program;
   return ok();
 }
 
 const KernelSigaction* OrphanGuard::program_action(int sig) const {
-  if (sig == SIGSEGV) {
-    return &segv_;
-  }
-  return sig == SIGTRAP ? &trap_ : nullptr;
+  auto i = guarded_index(sig);
+  return i ? &program_[*i] : nullptr;
 }
 
 Status OrphanGuard::set_stepping(pid_t pid, bool stepping) const {

@@ -20,6 +20,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 
 #include "common/error.h"
@@ -72,8 +73,8 @@ class OrphanGuard {
   explicit OrphanGuard(uint64_t base) : base_(base) {}
 
   uint64_t base_;
-  KernelSigaction segv_;
-  KernelSigaction trap_;
+  // The program's own actions for SIGSEGV, then SIGTRAP.
+  std::array<KernelSigaction, 2> program_{};
 };
 
 }  // namespace rwd

@@ -110,6 +110,9 @@ class RecordSession {
     // -ERESTART_RESTARTBLOCK, or was in progress when rewind attached): restart_syscall
     // writes that call's outputs.
     std::optional<std::pair<int64_t, std::array<uint64_t, 6>>> interrupted;
+    // Single-stepped by rewind and not resumed since: the kernel keeps its trap flag set
+    // until the next resume, so if rewind died now it would take one more step trap.
+    bool trap_flag_left = false;
 
     // Resumed past its exit stop: it never stops again, only dies. A leader that left
     // first (pthread_exit in main) stays a zombie until the last other thread is gone,
@@ -147,6 +150,8 @@ class RecordSession {
   Status prepare_for_replay();
   void install_orphan_guard(uint64_t syscall_insn);
   void step_out_of_vdso(const MapEntry& vdso);
+  void note_resumed_after_step(Thread& t);
+  void clear_stepping_if_done();
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
   void note_interrupted_calls();
@@ -216,6 +221,8 @@ class RecordSession {
   // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only
   // once it is installed.
   std::optional<OrphanGuard> orphan_guard_;
+  // Threads with trap_flag_left: the guard ignores step traps until this is back to 0.
+  int threads_with_trap_flag_ = 0;
   bool rseq_in_use_ = false;  // the target had rseq registered when rewind attached
   // Set when a stop was asked for: the running thread gets this long to reach a syscall,
   // so that the recording (and its replay) ends at a syscall rather than mid-loop.

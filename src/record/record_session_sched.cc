@@ -394,6 +394,10 @@ void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
       if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
         break;
       }
+      if (!t->trap_flag_left) {
+        t->trap_flag_left = true;
+        ++threads_with_trap_flag_;
+      }
       auto st = wait_thread(tid, std::chrono::seconds(2));
       if (!st || !st->stopped()) {
         break;
@@ -411,7 +415,20 @@ void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
                                          tid));
     }
   }
-  if (orphan_guard_) {
+  clear_stepping_if_done();
+}
+
+// A thread's first stop after a resume that was not a step: its trap flag is off again.
+void RecordSession::note_resumed_after_step(Thread& t) {
+  if (t.trap_flag_left) {
+    t.trap_flag_left = false;
+    --threads_with_trap_flag_;
+    clear_stepping_if_done();
+  }
+}
+
+void RecordSession::clear_stepping_if_done() {
+  if (orphan_guard_ && threads_with_trap_flag_ == 0) {
     (void)orphan_guard_->set_stepping(pid_, false);
   }
 }

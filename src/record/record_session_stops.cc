@@ -34,6 +34,9 @@ bool is_stop_signal(int sig) {
 
 void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   if (status.exited() || status.signaled()) {
+    if (auto it = threads_.find(tid); it != threads_.end()) {
+      note_resumed_after_step(*it->second);
+    }
     threads_.erase(tid);
     if (tid == owner_) {
       owner_ = 0;
@@ -68,6 +71,7 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
+  note_resumed_after_step(t);
   int sig = status.stop_signal();
   int event = status.ptrace_event();
   if (status.is_syscall_stop()) {

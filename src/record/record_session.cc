@@ -34,17 +34,40 @@ constexpr long kTraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
 constexpr auto kFlushInterval = std::chrono::milliseconds(250);
 
 std::atomic<bool> g_stop_requested{false};
+// The recorded process: what it sends to its whole process group (kill(0, ...)) reaches
+// a rewind that launched it too, and is the program's business, not rewind's.
+std::atomic<pid_t> g_target_pid{0};
 
-// SIGINT/SIGTERM ask for a stop from the moment rewind starts attaching: taking the
-// initial snapshot of a large process can take seconds, and a stop asked for then must
-// end the recording cleanly (detached, file complete), not kill rewind.
-void install_stop_handlers() {
+void on_stop_signal(int, siginfo_t* si, void*) {
+  bool sent_by_target = si->si_code <= 0 && si->si_pid == g_target_pid.load();
+  if (!sent_by_target) {
+    g_stop_requested.store(true);
+  }
+}
+
+// SIGINT/SIGTERM/SIGHUP/SIGQUIT ask for a stop from the moment rewind starts attaching:
+// taking the initial snapshot of a large process can take seconds, and a stop asked for
+// then must end the recording cleanly (detached, file complete), not kill rewind. The
+// signals rewind has no use for are ignored, so that a program signalling its process
+// group does not kill its recorder.
+void install_stop_handlers(pid_t target) {
+  g_target_pid.store(target);
   struct sigaction sa{};
-  sa.sa_handler = [](int) { g_stop_requested.store(true); };
+  sa.sa_sigaction = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the signal must interrupt the wait
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: the signal must interrupt the wait
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    ::sigaction(sig, &sa, nullptr);
+  }
+  struct sigaction ignore{};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  for (int sig : {SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGTRAP, SIGPIPE, SIGSTKFLT}) {
+    ::sigaction(sig, &ignore, nullptr);
+  }
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
+    ::sigaction(sig, &ignore, nullptr);
+  }
 }
 
 std::string iso_time_now() {
@@ -131,7 +154,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   if (auto s = RecordingWriter::check_creatable(options.output); !s) {
     return std::unexpected(s.error());
   }
-  install_stop_handlers();
+  install_stop_handlers(options.pid);
   pid_t pid = options.pid;
   if (pid <= 0) {
     return fail("cannot attach to pid {}: not a valid process id", pid);
@@ -752,7 +775,7 @@ void RecordSession::reap_child() {
 }
 
 Result<RecordResult> RecordSession::run() {
-  install_stop_handlers();
+  install_stop_handlers(pid_);
   // Tracee stops arrive as SIGCHLD, waited for with a timeout so the scheduler can act.
   sigset_t chld, old_mask;
   sigemptyset(&chld);

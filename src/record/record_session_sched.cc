@@ -55,6 +55,13 @@ bool blocks_right_away(const Event& e) {
   return si != nullptr && (si->flags & kSysBlocking) != 0;
 }
 
+// exit and exit_group never block, however long they take to reach their exit stop: a
+// thread in them keeps the CPU, or another thread could run while the kernel clears the
+// exiting thread's tid (CLONE_CHILD_CLEARTID), a moment replay cannot place.
+bool ends_thread(const Event& e) {
+  return e.sysno == SYS_exit || e.sysno == SYS_exit_group;
+}
+
 }  // namespace
 
 // ---- the scheduler ----------------------------------------------------------------
@@ -122,7 +129,8 @@ void RecordSession::schedule() {
   }
   if (owner_ != 0 && !run_queue_.empty()) {
     Thread& o = *threads_[owner_];
-    if (owner_in_syscall_ && now - owner_syscall_since_ >= kBlockThreshold) {
+    if (owner_in_syscall_ && now - owner_syscall_since_ >= kBlockThreshold &&
+        !ends_thread(o.syscall)) {
       yield_cpu(o);
     } else if (!owner_in_syscall_ && !o.stopped && !o.interrupt_pending &&
                now - owner_since_ >= kTimeslice + kInterruptGrace) {
@@ -156,6 +164,10 @@ std::chrono::microseconds RecordSession::wait_budget() const {
     return budget;
   }
   auto now = std::chrono::steady_clock::now();
+  if (auto it = threads_.find(owner_);
+      owner_in_syscall_ && it != threads_.end() && ends_thread(it->second->syscall)) {
+    return budget;
+  }
   auto left = owner_in_syscall_ ? owner_syscall_since_ + kBlockThreshold - now
                                 : owner_since_ + kTimeslice + kInterruptGrace - now;
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(left);

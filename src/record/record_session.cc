@@ -38,35 +38,45 @@ std::atomic<bool> g_stop_requested{false};
 // a rewind that launched it too, and is the program's business, not rewind's.
 std::atomic<pid_t> g_target_pid{0};
 
+bool sent_by_target(const siginfo_t* si) {
+  return si->si_code <= 0 && si->si_pid == g_target_pid.load();
+}
+
 void on_stop_signal(int, siginfo_t* si, void*) {
-  bool sent_by_target = si->si_code <= 0 && si->si_pid == g_target_pid.load();
-  if (!sent_by_target) {
+  if (!sent_by_target(si)) {
     g_stop_requested.store(true);
+  }
+}
+
+// The program's business when the program sent it; otherwise what it always does.
+void on_other_signal(int sig, siginfo_t* si, void*) {
+  if (!sent_by_target(si)) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);  // delivered once this handler returns
   }
 }
 
 // SIGINT/SIGTERM/SIGHUP/SIGQUIT ask for a stop from the moment rewind starts attaching:
 // taking the initial snapshot of a large process can take seconds, and a stop asked for
 // then must end the recording cleanly (detached, file complete), not kill rewind. The
-// signals rewind has no use for are ignored, so that a program signalling its process
-// group does not kill its recorder.
+// other signals that would end rewind by default do so only when the program did not
+// send them, so that a program signalling its process group keeps its recorder.
 void install_stop_handlers(pid_t target) {
   g_target_pid.store(target);
   struct sigaction sa{};
-  sa.sa_sigaction = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: the signal must interrupt the wait
+  sa.sa_sigaction = on_stop_signal;
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
     ::sigaction(sig, &sa, nullptr);
   }
-  struct sigaction ignore{};
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  for (int sig : {SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGTRAP, SIGPIPE, SIGSTKFLT}) {
-    ::sigaction(sig, &ignore, nullptr);
+  sa.sa_sigaction = on_other_signal;
+  for (int sig : {SIGABRT, SIGTRAP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGPIPE,
+                  SIGSTKFLT}) {
+    ::sigaction(sig, &sa, nullptr);
   }
   for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) {
-    ::sigaction(sig, &ignore, nullptr);
+    ::sigaction(sig, &sa, nullptr);
   }
 }
 

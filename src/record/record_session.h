@@ -144,6 +144,10 @@ class RecordSession {
   void record_point(Thread& t, PointReason reason, const siginfo_t* si,
                     const user_regs_struct* regs = nullptr);
   void capture_mapped_file(Event& e);
+  // What the kernel changed in file mappings during syscall `e` (see the .cc).
+  void capture_kernel_changes(Event& e);
+  std::optional<std::string> mapped_file_key(int fd) const;
+  void note_mapped_file(int fd);
 
   // Replay support: vDSO time functions as syscalls, rdtsc trapped, rseq off, signal
   // handlers read. Undone on detach (not after a crash: the process is gone).
@@ -221,6 +225,9 @@ class RecordSession {
   // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only
   // once it is installed.
   std::optional<OrphanGuard> orphan_guard_;
+  // Files mapped at some time ("dev inode"), read from /proc/PID/maps at the first write
+  // to a regular file; writes to other files change no mapping.
+  std::optional<std::set<std::string>> mapped_files_;
   // Threads with trap_flag_left: the guard ignores step traps until this is back to 0.
   int threads_with_trap_flag_ = 0;
   bool rseq_in_use_ = false;  // the target had rseq registered when rewind attached

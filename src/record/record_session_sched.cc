@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "record/record_session.h"
 #include "tracee/proc_info.h"
@@ -262,6 +265,7 @@ void RecordSession::capture_mapped_file(Event& e) {
   if (failed || (flags & MAP_ANONYMOUS) || static_cast<int>(e.args[4]) < 0 || !mem_) {
     return;
   }
+  note_mapped_file(static_cast<int>(e.args[4]));
   if ((flags & MAP_SHARED) && (e.args[2] & PROT_WRITE)) {
     warn_once("shared-file-map",
               "the target maps a file shared and writable: writes to it by other processes "
@@ -279,6 +283,155 @@ void RecordSession::capture_mapped_file(Event& e) {
   // Pages past the end of the file cannot be read and stay zero in replay.
   if (mem_->read(static_cast<uint64_t>(e.result), len, bytes) && !bytes.empty()) {
     e.outputs.push_back({static_cast<uint64_t>(e.result), std::move(bytes)});
+  }
+}
+
+// ---- memory the kernel changes behind the program -----------------------------------
+//
+// Replay maps a file's pages as private anonymous memory filled from the recording, so
+// whatever the kernel changes in a file mapping afterwards must be recorded too: the
+// pages a write to the file changes (every mapping of a file sees them, shared or not
+// yet copied-on-write), the pages madvise(MADV_DONTNEED) reloads from the file, and the
+// part a mremap adds to a file mapping.
+
+namespace {
+
+constexpr uint64_t kMadvDontneedLocked = 24;
+
+// The file range [lo, hi) a successful call wrote through `fd` (hi == UINT64_MAX: any
+// part, for calls that change a file's size or contents wholesale), or nullopt.
+struct FileWrite {
+  int fd;
+  uint64_t lo;
+  uint64_t hi;
+};
+
+std::optional<uint64_t> fd_position(pid_t pid, int fd) {
+  auto text = read_file(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+  if (!text || !text->starts_with("pos:")) {
+    return std::nullopt;
+  }
+  return std::strtoull(text->c_str() + 4, nullptr, 10);
+}
+
+std::optional<FileWrite> file_write(pid_t pid, const Event& e) {
+  if (e.result <= 0 && !(e.result == 0 && (e.sysno == SYS_ftruncate || e.sysno == SYS_fallocate))) {
+    return std::nullopt;
+  }
+  auto n = static_cast<uint64_t>(e.result);
+  switch (e.sysno) {
+    case SYS_pwrite64:
+    case SYS_pwritev:
+    case SYS_pwritev2:
+      if (e.sysno == SYS_pwritev2 && static_cast<int64_t>(e.args[3]) == -1) {
+        break;  // the file position, like writev
+      }
+      return FileWrite{static_cast<int>(e.args[0]), e.args[3], e.args[3] + n};
+    case SYS_ftruncate:
+    case SYS_fallocate:
+    case SYS_sendfile:
+      return FileWrite{static_cast<int>(e.args[0]), 0, UINT64_MAX};
+    case SYS_copy_file_range:
+    case SYS_splice:
+      return FileWrite{static_cast<int>(e.args[2]), 0, UINT64_MAX};
+    case SYS_write:
+    case SYS_writev:
+      break;
+    default:
+      return std::nullopt;
+  }
+  auto pos = fd_position(pid, static_cast<int>(e.args[0]));
+  if (!pos || *pos < n) {
+    return FileWrite{static_cast<int>(e.args[0]), 0, UINT64_MAX};
+  }
+  return FileWrite{static_cast<int>(e.args[0]), *pos - n, *pos};
+}
+
+}  // namespace
+
+// "dev inode" of the regular file open as `fd` in the target, as /proc/PID/maps shows it.
+std::optional<std::string> RecordSession::mapped_file_key(int fd) const {
+  struct stat st{};
+  if (::stat(fmt::format("/proc/{}/fd/{}", pid_, fd).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return std::nullopt;
+  }
+  return fmt::format("{:02x}:{:02x} {}", major(st.st_dev), minor(st.st_dev), st.st_ino);
+}
+
+void RecordSession::note_mapped_file(int fd) {
+  if (mapped_files_) {
+    if (auto key = mapped_file_key(fd)) {
+      mapped_files_->insert(*key);
+    }
+  }
+}
+
+void RecordSession::capture_kernel_changes(Event& e) {
+  if (!mem_ || e.result < 0) {
+    return;
+  }
+  std::vector<MemRange> ranges;  // to read after the call, in the process's memory
+  std::optional<std::vector<MapEntry>> maps_now;  // read at most once, when needed
+  auto maps = [&]() -> const std::vector<MapEntry>& {
+    if (!maps_now) {
+      auto m = read_maps(pid_);
+      maps_now = m ? std::move(*m) : std::vector<MapEntry>{};
+    }
+    return *maps_now;
+  };
+  if (e.sysno == SYS_madvise) {
+    uint64_t advice = e.args[2];
+    if (advice != MADV_DONTNEED && advice != MADV_REMOVE && advice != kMadvDontneedLocked) {
+      return;
+    }
+    uint64_t lo = e.args[0], hi = e.args[0] + e.args[1];
+    for (const auto& m : maps()) {
+      if (m.inode != 0 && m.start < hi && lo < m.end) {
+        ranges.push_back({std::max(lo, m.start), std::min(hi, m.end) - std::max(lo, m.start)});
+      }
+    }
+  } else if (e.sysno == SYS_mremap) {
+    uint64_t at = static_cast<uint64_t>(e.result), old_len = e.args[1], new_len = e.args[2];
+    if (new_len <= old_len) {
+      return;
+    }
+    for (const auto& m : maps()) {
+      if (m.inode != 0 && m.start < at + new_len && at + old_len < m.end) {
+        uint64_t lo = std::max(at + old_len, m.start);
+        ranges.push_back({lo, std::min(at + new_len, m.end) - lo});
+      }
+    }
+  } else if (auto w = file_write(pid_, e)) {
+    auto file = mapped_file_key(w->fd);
+    if (!file) {
+      return;
+    }
+    if (!mapped_files_) {
+      mapped_files_.emplace();
+      for (const auto& m : maps()) {
+        mapped_files_->insert(fmt::format("{} {}", m.dev, m.inode));
+      }
+    }
+    if (!mapped_files_->contains(*file)) {
+      return;  // a log file, say: no mapping sees this write
+    }
+    for (const auto& m : maps()) {
+      if (fmt::format("{} {}", m.dev, m.inode) != *file) {
+        continue;
+      }
+      // The mapping holds file bytes [offset, offset + size).
+      uint64_t lo = std::max(w->lo, m.offset);
+      uint64_t hi = std::min(w->hi, m.offset + m.size());
+      if (lo < hi) {
+        ranges.push_back({m.start + (lo - m.offset), hi - lo});
+      }
+    }
+  }
+  for (const auto& r : ranges) {
+    std::string bytes;
+    if (r.len <= kMaxMappedCapture && mem_->read(r.addr, r.len, bytes) && !bytes.empty()) {
+      e.outputs.push_back({r.addr, std::move(bytes)});
+    }
   }
 }
 

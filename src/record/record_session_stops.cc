@@ -230,6 +230,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (e.sysno == SYS_mmap) {
     capture_mapped_file(e);
   }
+  capture_kernel_changes(e);
   if (e.sysno == SYS_rseq && e.result == 0 && (e.args[2] & 1) == 0 && rseq_in_use_) {
     // glibc aborts a new thread whose rseq registration fails once the process uses
     // rseq, so let it succeed, then unregister at once and keep the area as it is left.

@@ -65,6 +65,8 @@ SUITE = [
             loops=False),
     Program("replay_mmap_file",
             r"mmap file: private sum c3902aa9aa300000, shared sum c3902aa9aa300000"),
+    Program("replay_file_changes",
+            r"file changes: \d+ rounds, every view matched the file, checksum [0-9a-f]{16}"),
     Program("replay_heap_growth", r"heap growth: mremap 8 -> 32 MiB sum 1044480, sbrk sum 10, "
             r"100000 blocks checksum db3516b9b35ecd60"),
     Program("replay_big_memory", r"big memory: 256 MiB touched, checksum 00caa463f9000000"),

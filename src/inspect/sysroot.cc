@@ -88,6 +88,11 @@ std::string file_commands(const Sysroot& x, const std::set<std::string>& lib_dir
   std::string out = fmt::format("set sysroot {}\n"
                                 "set debug-file-directory {}\n",
                                 x.root.string(), (x.root / "usr/lib/debug").string());
+  // gdb runs a helper only from a trusted path: trust exactly the bundled helpers, which
+  // sit where gdb looks first, beside their file. Before `file`, which loads them.
+  for (const auto& script : x.gdb_scripts) {
+    out += fmt::format("add-auto-load-safe-path {}\n", script.string());
+  }
   if (!lib_dirs.empty()) {
     std::string joined;
     for (const auto& d : lib_dirs) {
@@ -120,6 +125,15 @@ std::string gdbinit_text(const Sysroot& x) {
 }
 
 }  // namespace
+
+Result<std::filesystem::path> gdb_script_in_root(const std::filesystem::path& root,
+                                                 const nlohmann::json& meta) {
+  std::string objfile = meta_string(meta, "objfile");
+  if (objfile.empty()) {
+    return fail("gdb helper '{}' names no file it belongs to", meta_string(meta, "path"));
+  }
+  return path_in_root(root, objfile + "-gdb.py");
+}
 
 Result<std::filesystem::path> path_in_root(const std::filesystem::path& root,
                                            std::string_view target_path) {
@@ -179,7 +193,8 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
     if (path == "[vdso]" || role == "vdso") {
       dest = x.dir / "vdso.so";
     } else {
-      auto in_root = path_in_root(x.root, path);
+      auto in_root = role == "gdb-script" ? gdb_script_in_root(x.root, blob.meta)
+                                          : path_in_root(x.root, path);
       if (!in_root) {
         x.warnings.push_back(fmt::format("skipped a bundled file: {}", in_root.error().message));
         continue;
@@ -198,7 +213,9 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
       x.vdso = dest;
     } else {
       x.files.push_back(path);
-      if (role == "exe") {
+      if (role == "gdb-script") {
+        x.gdb_scripts.push_back(dest);
+      } else if (role == "exe") {
         x.exe = dest;
       } else if (role == "library") {
         lib_dirs.insert(dest.parent_path().string());

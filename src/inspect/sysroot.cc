@@ -83,6 +83,23 @@ void link_soname(const std::filesystem::path& lib) {
   std::filesystem::create_symlink(lib.filename(), lib.parent_path() / soname, ec);
 }
 
+// Helpers find their Python modules relative to their own file (libstdc++'s adds
+// <its dir>/../../share/gcc/python to sys.path), which here is inside the sysroot, while
+// the modules were not bundled. Such an import falls back to the same path outside the
+// sysroot, on this machine, as it would have resolved on the recording's machine.
+constexpr const char* kSysrootImportFallback = R"(python
+import gdb, importlib.machinery, os, sys
+class RewindSysrootImports:
+    root = os.path.normpath(gdb.parameter("sysroot"))
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        outside = [os.path.normpath(p)[len(cls.root):] for p in (path or sys.path)
+                   if isinstance(p, str) and os.path.normpath(p).startswith(cls.root + "/")]
+        return importlib.machinery.PathFinder.find_spec(name, outside, target) if outside else None
+sys.meta_path.append(RewindSysrootImports)
+end
+)";
+
 // The commands that point gdb at the extracted files (everything but the core).
 std::string file_commands(const Sysroot& x, const std::set<std::string>& lib_dirs) {
   std::string out = fmt::format("set sysroot {}\n"
@@ -92,6 +109,9 @@ std::string file_commands(const Sysroot& x, const std::set<std::string>& lib_dir
   // sit where gdb looks first, beside their file. Before `file`, which loads them.
   for (const auto& script : x.gdb_scripts) {
     out += fmt::format("add-auto-load-safe-path {}\n", script.string());
+  }
+  if (!x.gdb_scripts.empty()) {
+    out += kSysrootImportFallback;  // after `set sysroot`, which it reads
   }
   if (!lib_dirs.empty()) {
     std::string joined;

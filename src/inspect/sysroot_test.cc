@@ -71,6 +71,7 @@ TEST_F(SysrootTest, LaysOutFilesCoreAndGdbInit) {
             std::string::npos);
   EXPECT_NE(init.find("file " + (out / "root/opt/app/bin/app").string()), std::string::npos);
   EXPECT_NE(init.find("core-file " + (out / "core").string()), std::string::npos);
+  EXPECT_EQ(init.find("auto-load"), std::string::npos);  // no helpers bundled, none trusted
   // Nothing escaped the directory.
   EXPECT_FALSE(std::filesystem::exists(dir_->path() / "escape"));
   EXPECT_FALSE(std::filesystem::exists(dir_->path().parent_path() / "escape"));
@@ -132,6 +133,8 @@ TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThem) {
   auto trust = init.find("add-auto-load-safe-path " + helper.string() + "\n");
   ASSERT_NE(trust, std::string::npos);
   EXPECT_LT(trust, init.find("\nfile "));  // `file` loads the helper: trusted before
+  // Modules a helper imports from beside itself come from this machine, outside the root.
+  EXPECT_LT(init.find("set sysroot"), init.find("sys.meta_path.append(RewindSysrootImports)"));
 }
 
 TEST(GdbScriptInRoot, GoesBesideItsFile) {

@@ -66,3 +66,9 @@ def test_gdbs_auto_load_switch_turns_the_helper_off(python_crash):
     out = debug(python_crash, "--", "-batch", "-iex", "set auto-load python-scripts off",
                 "-ex", "py-bt", status=1)
     assert 'Undefined command: "py-bt"' in out, out
+
+
+def test_info_counts_the_bundled_helper(python_crash):
+    r = rewind("info", python_crash)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^files .*, 1 gdb helper$", r.stdout, re.M), r.stdout

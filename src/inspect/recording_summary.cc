@@ -396,7 +396,8 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
   }
   s["warnings"] = string_array(m, "warnings");
 
-  json files = {{"exe", 0}, {"library", 0}, {"vdso", 0}, {"debug", 0}, {"other", 0}};
+  json files = {{"exe", 0},   {"library", 0},    {"vdso", 0},
+                {"debug", 0}, {"gdb-script", 0}, {"other", 0}};
   for (const auto& b : reader.blobs()) {
     if (b.kind == "file") {
       std::string role = str(pick_string(b.meta, "role"), "other");
@@ -488,9 +489,13 @@ std::string format_summary(const json& s) {
   }
   line("top syscalls", sys.empty() ? "none recorded" : sys);
   const json& f = s["bundled_files"];
-  line("files", fmt::format("{} executable, {} libraries, {} vDSO, {} debug files",
+  int helpers = f.value("gdb-script", 0);
+  line("files", fmt::format("{} executable, {} libraries, {} vDSO, {} debug files{}",
                             f["exe"].get<int>(), f["library"].get<int>(), f["vdso"].get<int>(),
-                            f["debug"].get<int>()));
+                            f["debug"].get<int>(),
+                            helpers == 0 ? ""
+                                         : fmt::format(", {} gdb helper{}", helpers,
+                                                       helpers == 1 ? "" : "s")));
   line("final state", str(s["final_state"]));
   if (auto v = s.find("verification"); v != s.end() && v->is_object()) {
     // Added by `rewind info` when `rewind replay --verify` has checked this file.

@@ -83,11 +83,36 @@ void link_soname(const std::filesystem::path& lib) {
   std::filesystem::create_symlink(lib.filename(), lib.parent_path() / soname, ec);
 }
 
+// Helpers find their Python modules relative to their own file (libstdc++'s adds
+// <its dir>/../../share/gcc/python to sys.path), which here is inside the sysroot, while
+// the modules were not bundled. Such an import falls back to the same path outside the
+// sysroot, on this machine, as it would have resolved on the recording's machine.
+constexpr const char* kSysrootImportFallback = R"(python
+import gdb, importlib.machinery, os, sys
+class RewindSysrootImports:
+    root = os.path.normpath(gdb.parameter("sysroot"))
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        outside = [os.path.normpath(p)[len(cls.root):] for p in (path or sys.path)
+                   if isinstance(p, str) and os.path.normpath(p).startswith(cls.root + "/")]
+        return importlib.machinery.PathFinder.find_spec(name, outside, target) if outside else None
+sys.meta_path.append(RewindSysrootImports)
+end
+)";
+
 // The commands that point gdb at the extracted files (everything but the core).
 std::string file_commands(const Sysroot& x, const std::set<std::string>& lib_dirs) {
   std::string out = fmt::format("set sysroot {}\n"
                                 "set debug-file-directory {}\n",
                                 x.root.string(), (x.root / "usr/lib/debug").string());
+  // gdb runs a helper only from a trusted path: trust exactly the bundled helpers, which
+  // sit where gdb looks first, beside their file. Before `file`, which loads them.
+  for (const auto& script : x.gdb_scripts) {
+    out += fmt::format("add-auto-load-safe-path {}\n", script.string());
+  }
+  if (!x.gdb_scripts.empty()) {
+    out += kSysrootImportFallback;  // after `set sysroot`, which it reads
+  }
   if (!lib_dirs.empty()) {
     std::string joined;
     for (const auto& d : lib_dirs) {
@@ -120,6 +145,15 @@ std::string gdbinit_text(const Sysroot& x) {
 }
 
 }  // namespace
+
+Result<std::filesystem::path> gdb_script_in_root(const std::filesystem::path& root,
+                                                 const nlohmann::json& meta) {
+  std::string objfile = meta_string(meta, "objfile");
+  if (objfile.empty()) {
+    return fail("gdb helper '{}' names no file it belongs to", meta_string(meta, "path"));
+  }
+  return path_in_root(root, objfile + "-gdb.py");
+}
 
 Result<std::filesystem::path> path_in_root(const std::filesystem::path& root,
                                            std::string_view target_path) {
@@ -179,7 +213,8 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
     if (path == "[vdso]" || role == "vdso") {
       dest = x.dir / "vdso.so";
     } else {
-      auto in_root = path_in_root(x.root, path);
+      auto in_root = role == "gdb-script" ? gdb_script_in_root(x.root, blob.meta)
+                                          : path_in_root(x.root, path);
       if (!in_root) {
         x.warnings.push_back(fmt::format("skipped a bundled file: {}", in_root.error().message));
         continue;
@@ -198,7 +233,9 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
       x.vdso = dest;
     } else {
       x.files.push_back(path);
-      if (role == "exe") {
+      if (role == "gdb-script") {
+        x.gdb_scripts.push_back(dest);
+      } else if (role == "exe") {
         x.exe = dest;
       } else if (role == "library") {
         lib_dirs.insert(dest.parent_path().string());

@@ -71,6 +71,7 @@ TEST_F(SysrootTest, LaysOutFilesCoreAndGdbInit) {
             std::string::npos);
   EXPECT_NE(init.find("file " + (out / "root/opt/app/bin/app").string()), std::string::npos);
   EXPECT_NE(init.find("core-file " + (out / "core").string()), std::string::npos);
+  EXPECT_EQ(init.find("auto-load"), std::string::npos);  // no helpers bundled, none trusted
   // Nothing escaped the directory.
   EXPECT_FALSE(std::filesystem::exists(dir_->path() / "escape"));
   EXPECT_FALSE(std::filesystem::exists(dir_->path().parent_path() / "escape"));
@@ -96,6 +97,52 @@ TEST_F(SysrootTest, RefusesNonEmptyDirectory) {
   auto x = extract_sysroot(*reader, dir_->path() / "busy");
   ASSERT_FALSE(x);
   EXPECT_NE(x.error().message.find("not empty"), std::string::npos);
+}
+
+TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThem) {
+  auto path = dir_->path() / "helpers.rwd";
+  {
+    auto w = RecordingWriter::create(path);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->write_manifest({{"target", {{"exe", "/usr/bin/python3.11"}}}}));
+    ASSERT_TRUE(w->add_blob({{"kind", "file"}, {"path", "/usr/bin/python3.11"}, {"role", "exe"}},
+                            "EXE"));
+    ASSERT_TRUE(w->add_blob({{"kind", "file"},
+                             {"path", "/usr/share/gdb/auto-load/usr/bin/python3.11-gdb.py"},
+                             {"role", "gdb-script"},
+                             {"objfile", "/usr/bin/python3.11"}},
+                            "PY-BT"));
+    ASSERT_TRUE(w->add_blob({{"kind", "file"},
+                             {"path", "/usr/share/gdb/auto-load/x-gdb.py"},
+                             {"role", "gdb-script"},
+                             {"objfile", "/../../x"}},
+                            "BAD"));
+    ASSERT_TRUE(w->finish({{"stop_reason", "crash"}}));
+  }
+  auto reader = RecordingReader::open(path);
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto out = dir_->path() / "x";
+  auto x = extract_sysroot(*reader, out);
+  ASSERT_TRUE(x) << x.error().message;
+  auto helper = out / "root/usr/bin/python3.11-gdb.py";
+  EXPECT_EQ(*read_file(helper), "PY-BT");
+  ASSERT_EQ(x->gdb_scripts.size(), 1u);
+  EXPECT_EQ(x->gdb_scripts[0], helper);
+  EXPECT_EQ(x->warnings.size(), 1u);  // the helper for a hostile path
+  std::string init = *read_file(x->gdbinit);
+  auto trust = init.find("add-auto-load-safe-path " + helper.string() + "\n");
+  ASSERT_NE(trust, std::string::npos);
+  EXPECT_LT(trust, init.find("\nfile "));  // `file` loads the helper: trusted before
+  // Modules a helper imports from beside itself come from this machine, outside the root.
+  EXPECT_LT(init.find("set sysroot"), init.find("sys.meta_path.append(RewindSysrootImports)"));
+}
+
+TEST(GdbScriptInRoot, GoesBesideItsFile) {
+  nlohmann::json meta = {{"path", "/usr/share/gdb/auto-load/usr/lib/libpython3.11.so.1.0-gdb.py"},
+                         {"objfile", "/usr/lib/libpython3.11.so.1.0"}};
+  EXPECT_EQ(*gdb_script_in_root("/r", meta), "/r/usr/lib/libpython3.11.so.1.0-gdb.py");
+  EXPECT_FALSE(gdb_script_in_root("/r", {{"path", "/usr/share/gdb/auto-load/a-gdb.py"}}));
+  EXPECT_FALSE(gdb_script_in_root("/r", {{"objfile", "/usr/../../etc/profile"}}));
 }
 
 TEST(PathInRoot, KeepsPathsInsideTheRoot) {

@@ -125,7 +125,41 @@ Status FileCollector::bundle_mapped_file(const MapEntry& m, const std::string& r
   if (!build_id.empty()) {
     bundle_debug_file(build_id);
   }
+  bundle_gdb_scripts(path);
   return ok();
+}
+
+std::vector<std::string> gdb_auto_load_scripts(const std::string& objfile) {
+  return {fmt::format("/usr/lib/debug{}-gdb.py", objfile),
+          fmt::format("/usr/share/gdb/auto-load{}-gdb.py", objfile)};
+}
+
+void FileCollector::bundle_gdb_scripts(const std::string& objfile) {
+  if (!objfile.starts_with('/')) {
+    return;
+  }
+  for (const auto& path : gdb_auto_load_scripts(objfile)) {
+    // The target's filesystem first (another container), then ours, as for debug files.
+    UniqueFd fd = open_in_root(path);
+    if (!fd) {
+      fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    struct stat st{};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      continue;  // most files have no helper
+    }
+    nlohmann::json meta = {{"kind", "file"}, {"path", path}, {"role", "gdb-script"},
+                           {"objfile", objfile}, {"mtime", st.st_mtim.tv_sec}};
+    if (auto s = writer_.add_blob_from_fd(meta, fd.get()); !s) {
+      warnings_.push_back(fmt::format("gdb helper {} could not be bundled: {}", path,
+                                      s.error().message));
+      return;
+    }
+    bytes_ += static_cast<uint64_t>(st.st_size);
+    inventory_.push_back({{"path", path}, {"role", "gdb-script"}, {"objfile", objfile},
+                          {"size", st.st_size}, {"bundled", true}});
+    return;  // gdb loads the first it finds
+  }
 }
 
 void FileCollector::bundle_debug_file(const std::string& build_id) {

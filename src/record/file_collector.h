@@ -1,6 +1,7 @@
 // FileCollector: bundles the files a process has mapped — executable, shared
-// libraries, the vDSO and separate debug files found by build-id — into a recording,
-// so it can be debugged where none of them exist.
+// libraries, the vDSO, separate debug files found by build-id and the gdb helper
+// scripts that belong to them (CPython's python3.x-gdb.py, which gives py-bt) — into a
+// recording, so it can be debugged where none of them exist.
 //
 // Files are read through /proc/PID/map_files (the exact mapped file, even if deleted or
 // in another container) and fall back to /proc/PID/root/PATH. Each file is stored once
@@ -49,6 +50,7 @@ class FileCollector {
  private:
   Status bundle_mapped_file(const MapEntry& m, const std::string& role);
   void bundle_debug_file(const std::string& build_id);
+  void bundle_gdb_scripts(const std::string& objfile);
   Status bundle_vdso(const MapEntry& m);
   // A file of the target's filesystem: through /proc/PID/root, else the root opened at
   // the start.
@@ -67,5 +69,10 @@ class FileCollector {
 
 // The GNU build-id of an ELF file open on fd (hex), or "" if it has none.
 std::string elf_build_id(int fd);
+
+// Where gdb auto-loads a Python helper for the file at `objfile` from, in the order it
+// looks (`set auto-load scripts-directory`, Debian's default $debugdir:$datadir/auto-load):
+// "/usr/lib/debug/usr/bin/python3.11-gdb.py", "/usr/share/gdb/auto-load/usr/bin/...".
+std::vector<std::string> gdb_auto_load_scripts(const std::string& objfile);
 
 }  // namespace rwd

@@ -234,7 +234,19 @@ Result<Sysroot> extract_sysroot(const RecordingReader& reader, const std::filesy
     } else {
       x.files.push_back(path);
       if (role == "gdb-script") {
-        x.gdb_scripts.push_back(dest);
+        // A helper is Python that gdb runs: trust only one this machine has too, byte
+        // for byte, where the recording's machine had it.
+        auto here = read_file(path);
+        auto bundled = read_file(dest);
+        if (here && bundled && *here == *bundled) {
+          x.gdb_scripts.push_back(dest);
+        } else {
+          x.warnings.push_back(fmt::format(
+              "the recording bundles the gdb helper {}, which this machine does not have "
+              "(or has another version of), so gdb does not run it; to run it anyway, give "
+              "gdb -iex 'set auto-load safe-path /'",
+              path));
+        }
       } else if (role == "exe") {
         x.exe = dest;
       } else if (role == "library") {

@@ -1,4 +1,4 @@
-// rewind log FILE [--thread TID] [--json] [--syscall NAME[,NAME...]]
+// rewind log FILE [--thread TID] [--json] [--syscall NAME[,NAME...]] [--by-time]
 #include <fmt/format.h>
 
 #include <memory>
@@ -18,6 +18,7 @@ struct LogOptions {
   std::optional<uint32_t> tid;
   bool json = false;
   std::string syscalls;
+  bool by_time = false;
 };
 
 int run_log(const LogOptions& o) {
@@ -31,7 +32,8 @@ int run_log(const LogOptions& o) {
     fmt::print(stderr, "rewind log: {}\n", reader.error().message);
     return 1;
   }
-  auto printed = print_event_log(*reader, *filter, o.json, stdout);
+  auto printed = print_event_log(*reader, *filter, o.json, stdout,
+                                  o.by_time ? LogOrder::kTime : LogOrder::kLogged);
   std::fflush(stdout);
   if (!printed) {
     fmt::print(stderr, "rewind log: {}: {} (the events before it were printed)\n", o.file,
@@ -55,6 +57,9 @@ void add_log_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--json", opts->json, "one JSON object per line");
   cmd->add_option("--syscall", opts->syscalls,
                   "only these syscalls (comma-separated names, e.g. openat,read)");
+  cmd->add_flag("--by-time", opts->by_time,
+                "in the order events began across threads (a syscall at its entry), not "
+                "the order they were logged (a syscall when it returned, as replay runs)");
   cmd->callback([opts, &exit_code] { exit_code = run_log(*opts); });
 }
 

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "inspect/syscall_formatter.h"
 #include "tracee/syscall_table.h"
 
@@ -58,15 +62,27 @@ std::string format_log_line(const Event& e, bool json) {
 }
 
 Result<uint64_t> print_event_log(const RecordingReader& r, const EventFilter& filter, bool json,
-                                 std::FILE* out) {
+                                 std::FILE* out, LogOrder order) {
   uint64_t printed = 0;
+  // In time order every line is held until the end: a syscall that blocked for seconds
+  // is logged when it returned, behind everything that ran meanwhile.
+  std::vector<std::pair<uint64_t, std::string>> held;
   auto s = r.for_each_event([&](const Event& e) {
     if (filter.matches(e)) {
-      fmt::print(out, "{}\n", format_log_line(e, json));
+      if (order == LogOrder::kTime) {
+        held.emplace_back(e.time_ns, format_log_line(e, json));
+      } else {
+        fmt::print(out, "{}\n", format_log_line(e, json));
+      }
       ++printed;
     }
     return true;
   });
+  std::stable_sort(held.begin(), held.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [time, line] : held) {
+    fmt::print(out, "{}\n", line);
+  }
   if (!s) {
     return std::unexpected(s.error());
   }

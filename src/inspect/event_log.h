@@ -36,7 +36,11 @@ std::string format_log_line(const Event& e, bool json);
 
 // Prints the matching events of `r` to `out`. Returns how many were printed; on a
 // damaged event chunk, the events before it have been printed and the error says where.
+// kLogged: the order events were written, which is replay's order (a syscall appears
+// when it returned). kTime: the order they began (a syscall at its entry), across threads.
+enum class LogOrder { kLogged, kTime };
+
 Result<uint64_t> print_event_log(const RecordingReader& r, const EventFilter& filter, bool json,
-                                 std::FILE* out);
+                                 std::FILE* out, LogOrder order = LogOrder::kLogged);
 
 }  // namespace rwd

@@ -99,7 +99,12 @@ TEST_F(SysrootTest, RefusesNonEmptyDirectory) {
   EXPECT_NE(x.error().message.find("not empty"), std::string::npos);
 }
 
-TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThem) {
+TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThoseThisMachineHas) {
+  // Where the recording's machine had its helpers: here one is the same, one differs.
+  auto same = dir_->path() / "same-gdb.py";
+  auto changed = dir_->path() / "changed-gdb.py";
+  ASSERT_TRUE(write_file_atomic(same, "PY-BT"));
+  ASSERT_TRUE(write_file_atomic(changed, "OLD"));
   auto path = dir_->path() / "helpers.rwd";
   {
     auto w = RecordingWriter::create(path);
@@ -108,10 +113,15 @@ TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThem) {
     ASSERT_TRUE(w->add_blob({{"kind", "file"}, {"path", "/usr/bin/python3.11"}, {"role", "exe"}},
                             "EXE"));
     ASSERT_TRUE(w->add_blob({{"kind", "file"},
-                             {"path", "/usr/share/gdb/auto-load/usr/bin/python3.11-gdb.py"},
+                             {"path", same.string()},
                              {"role", "gdb-script"},
                              {"objfile", "/usr/bin/python3.11"}},
                             "PY-BT"));
+    ASSERT_TRUE(w->add_blob({{"kind", "file"},
+                             {"path", changed.string()},
+                             {"role", "gdb-script"},
+                             {"objfile", "/usr/lib/libfoo.so"}},
+                            "NEW"));
     ASSERT_TRUE(w->add_blob({{"kind", "file"},
                              {"path", "/usr/share/gdb/auto-load/x-gdb.py"},
                              {"role", "gdb-script"},
@@ -128,10 +138,14 @@ TEST_F(SysrootTest, PutsGdbHelpersBesideTheirFileAndTrustsOnlyThem) {
   EXPECT_EQ(*read_file(helper), "PY-BT");
   ASSERT_EQ(x->gdb_scripts.size(), 1u);
   EXPECT_EQ(x->gdb_scripts[0], helper);
-  EXPECT_EQ(x->warnings.size(), 1u);  // the helper for a hostile path
+  // The changed helper and the one for a hostile path.
+  ASSERT_EQ(x->warnings.size(), 2u);
+  EXPECT_NE(x->warnings[0].find(changed.string()), std::string::npos) << x->warnings[0];
+  EXPECT_NE(x->warnings[0].find("set auto-load safe-path /"), std::string::npos);
   std::string init = *read_file(x->gdbinit);
   auto trust = init.find("add-auto-load-safe-path " + helper.string() + "\n");
   ASSERT_NE(trust, std::string::npos);
+  EXPECT_EQ(init.find("libfoo.so-gdb.py"), std::string::npos);  // not trusted
   EXPECT_LT(trust, init.find("\nfile "));  // `file` loads the helper: trusted before
   // Modules a helper imports from beside itself come from this machine, outside the root.
   EXPECT_LT(init.find("set sysroot"), init.find("sys.meta_path.append(RewindSysrootImports)"));

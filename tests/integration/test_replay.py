@@ -257,6 +257,28 @@ def test_replay_without_verify_replays_every_recorded_event(tmp_path):
     assert f"replayed {total} events" in r.stdout
 
 
+def test_log_by_time_orders_events_by_when_they_began(tmp_path):
+    # The main thread's poll blocks until the waker thread writes: the log has the poll
+    # after the write (when it returned), --by-time before it (when it began).
+    out, _ = record_launch(tmp_path, "replay_interrupted_poll")
+
+    def lines(*flags):
+        r = rewind("log", *flags, out, check=True)
+        return [line for line in r.stdout.splitlines() if line.strip()]
+
+    def seconds(line):
+        return float(line.split()[0])
+
+    logged, by_time = lines(), lines("--by-time")
+    assert sorted(logged) == sorted(by_time), "the same events, in another order"
+    assert [seconds(x) for x in by_time] == sorted(seconds(x) for x in by_time)
+    assert [seconds(x) for x in logged] != sorted(seconds(x) for x in logged), \
+        "the poll that waited for the write is logged after it"
+    poll = next(i for i, x in enumerate(by_time) if " poll([" in x)
+    write = next(i for i, x in enumerate(by_time) if re.search(r" write\(\d+, \"\\x00\"", x))
+    assert poll < write, by_time[min(poll, write):max(poll, write) + 1]
+
+
 def test_until_stops_after_event_n(tmp_path):
     out, _ = record_launch(tmp_path, "replay_file_io")
     total = sum(info_json(out)["event_counts"].values())

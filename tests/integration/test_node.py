@@ -1,5 +1,6 @@
-"""The test node runs pods: Running, `kubectl logs`, a shared process namespace in
-which one container sees the other's processes, and a crashing container restarted by kubelet.
+"""The test node runs pods: Running, `kubectl logs`, a shared process namespace in which
+one container sees the other's processes, a crashing container restarted by kubelet,
+and a Deployment's pod made by the controller-manager and placed by the scheduler.
 
 The ground the seed-flow e2e tests (issue 12) stand on; ctest label `node`.
 """
@@ -54,3 +55,30 @@ def test_crashing_container_is_restarted(node_env):
     prev = node_env.kubectl("logs", "crashy", "--previous").stdout
     assert "started" in prev and "crashing" in prev
     node_env.kubectl("delete", "pod", "crashy", "--wait=true", "--timeout=60s")
+
+
+def test_deployment_is_scheduled_and_runs(node_env):
+    """What deploy/ needs: the controller-manager makes the ReplicaSet and the pod, the
+    scheduler puts it on the node (no nodeName), a fresh namespace gets its ServiceAccount
+    and root CA ConfigMap (the service-account token volume mounts)."""
+    image = node_env.image("localhost/rewind-testenv/sh:1", SH)
+    node_env.kubectl("create", "namespace", "deploy-test")
+    labels = {"app": "web"}
+    node_env.apply({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "deploy-test"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [container("web", image,
+                                              "while :; do echo deployed; sleep 1; done")]}}}})
+    node_env.kubectl("-n", "deploy-test", "rollout", "status", "deployment/web",
+                     "--timeout=120s", timeout=150)
+    pods = node_env.kubectl("-n", "deploy-test", "get", "pods", "-l", "app=web", "-o",
+                            "jsonpath={.items[0].metadata.name} {.items[0].spec.nodeName}").stdout
+    name, node = pods.split()
+    assert node == node_env.node
+    wait_for(lambda: "deployed" in node_env.kubectl("-n", "deploy-test", "logs", name).stdout,
+             timeout=20, what="the deployment's log line")
+    node_env.kubectl("delete", "namespace", "deploy-test", "--wait=true", "--timeout=90s",
+                     timeout=120)

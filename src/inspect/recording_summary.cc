@@ -406,6 +406,20 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
     }
   }
   s["bundled_files"] = files;
+  // What the bytes on disk hold: the bundled files and the memory images are a fixed cost
+  // (a large executable dominates a short or idle recording); the events grow with time.
+  uint64_t file_bytes = 0, memory_bytes = 0;
+  for (const auto& b : reader.blobs()) {
+    uint64_t stored = 0;
+    for (const auto& p : b.pieces) {
+      stored += kChunkHeaderSize + p.header.stored_size;
+    }
+    (b.kind == "file" ? file_bytes : memory_bytes) += stored;
+  }
+  uint64_t total = reader.file_size();
+  s["size_breakdown"] = {{"files", file_bytes},
+                         {"memory", memory_bytes},
+                         {"events", total - std::min(total, file_bytes + memory_bytes)}};
   const BlobInfo* core = reader.find_blob("core", "name", "final");
   s["has_core"] = core != nullptr && core->complete;
   if (core == nullptr) {
@@ -441,7 +455,14 @@ std::string format_summary(const json& s) {
   if (s["first_fault"].is_object()) {
     line("fault", first_fault_text(s));
   }
-  line("recording", fmt::format("{} ({})", str(s["file"]), human_size(s["size_bytes"].get<uint64_t>())));
+  std::string size = human_size(s["size_bytes"].get<uint64_t>());
+  if (const json& b = s["size_breakdown"]; b.is_object()) {
+    size += fmt::format(": bundled files {}, memory images {}, events {}",
+                        human_size(b["files"].get<uint64_t>()),
+                        human_size(b["memory"].get<uint64_t>()),
+                        human_size(b["events"].get<uint64_t>()));
+  }
+  line("recording", fmt::format("{} ({})", str(s["file"]), size));
   if (s["complete"].get<bool>()) {
     line("status", "complete");
   } else {

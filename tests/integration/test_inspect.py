@@ -85,6 +85,17 @@ def test_info_json_has_the_same_facts(recording):
     assert s["bundled_files"]["library"] >= 1
 
 
+def test_info_says_what_the_size_is_made_of(recording):
+    s = json.loads(rewind("info", "--json", recording, check=True).stdout)
+    b = s["size_breakdown"]
+    # The bundled executable and libraries, the start and end memory images, the events.
+    assert b["files"] > 0 and b["memory"] > 0 and b["events"] > 0, b
+    assert b["files"] + b["memory"] + b["events"] == s["size_bytes"]
+    first = rewind("info", recording, check=True).stdout.splitlines()[0]
+    assert re.search(r"\(\S+ \S+: bundled files \S+ \S+, memory images \S+ \S+, events \S+ \S+\)$",
+                     first), first
+
+
 def test_info_all_threads(recording):
     r = rewind("info", "--json", "--all-threads", recording)
     assert r.returncode == 0, r.stderr

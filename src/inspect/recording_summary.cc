@@ -1,13 +1,17 @@
 #include "inspect/recording_summary.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 #include "inspect/backtrace.h"
 #include "inspect/crash_evidence.h"
 #include "inspect/sysroot.h"
@@ -206,6 +210,62 @@ json stderr_json(const StderrTail& t) {
           {"max_lines", kStderrTailLines}};
 }
 
+bool is_fixed_address_executable(const std::filesystem::path& exe) {
+  std::ifstream in(exe, std::ios::binary);
+  char head[18] = {};
+  // ELF magic, then e_type (offset 16, little-endian) == ET_EXEC: no load bias.
+  return in.read(head, sizeof head) && std::string_view(head, 4) == "\x7f" "ELF" &&
+         head[16] == 2 && head[17] == 0;
+}
+
+// libdw (elfutils 0.188) finds no source lines in the DWARF 5 that Go 1.25 and later
+// write, and binutils neither; gdb does. Frames in a fixed-address executable (a Go
+// program, say) that have a function but no line get theirs from gdb, when it is here.
+void add_lines_from_gdb(std::vector<ThreadBacktrace>& bts, const std::filesystem::path& exe,
+                        const std::string& exe_module) {
+  std::vector<Frame*> missing;
+  for (auto& t : bts) {
+    for (auto& f : t.frames) {
+      if (f.file.empty() && !f.function.empty() && f.module == exe_module) {
+        missing.push_back(&f);
+      }
+    }
+  }
+  std::string gdb = find_in_path("gdb");
+  if (missing.empty() || gdb.empty() || !is_fixed_address_executable(exe)) {
+    return;
+  }
+  std::vector<std::string> argv = {gdb, "-nx", "-q", "-batch", "-iex", "set auto-load off"};
+  for (const Frame* f : missing) {
+    // A return address is after its call: the call's line is the one before it.
+    uint64_t at = f->index == 0 ? f->pc : f->pc - 1;
+    argv.insert(argv.end(), {"-ex", fmt::format("info line *{:#x}", at)});
+  }
+  argv.push_back(exe.string());
+  auto r = run_capture(argv);
+  if (!r || r->exit_code != 0) {
+    return;
+  }
+  // One answer per address, in order: `Line 80 of "/src/main.go" starts at address ...`
+  // or `No line number information available for address ...`.
+  size_t next = 0;
+  std::istringstream out(r->out);
+  for (std::string l; std::getline(out, l);) {
+    if (next >= missing.size()) {
+      break;
+    }
+    int line = 0;
+    char file[4096];
+    if (std::sscanf(l.c_str(), "Line %d of \"%4095[^\"]\"", &line, file) == 2) {
+      missing[next]->file = file;
+      missing[next]->line = line;
+      ++next;
+    } else if (l.starts_with("No line number information")) {
+      ++next;
+    }
+  }
+}
+
 void add_backtraces(const RecordingReader& reader, const SummaryOptions& options, json& s) {
   auto tmp = TempDir::create("rewind-info");
   if (!tmp) {
@@ -229,6 +289,9 @@ void add_backtraces(const RecordingReader& reader, const SummaryOptions& options
     s["backtrace"] = {{"tid", nullptr}, {"frames", json::array()}, {"error", why}};
     return;
   }
+  add_lines_from_gdb(*bt, x->exe, s["target"]["exe"].is_string()
+                                      ? s["target"]["exe"].get<std::string>()
+                                      : std::string());
   s["backtrace"] = backtrace_json(bt->front());
   s["backtrace"]["wanted_tid"] = bo.first_tid != 0 ? json(bo.first_tid) : json(nullptr);
   if (options.all_threads) {

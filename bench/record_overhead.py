@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Recording overhead on several targets under a fixed load, in one run.
 
-Each target is measured three ways, one after the other: natively, under rewind and
-under `strace -f -qq -xx -s 65536 -o FILE` (strace keeps every byte the target reads,
-as rewind does). One table shows throughput, its ratio to native, the issue's goal for
+Each target is measured four ways, one after the other: natively, under rewind (with
+`--no-pin-cpu`), under rewind with `--pin-cpu` (the target's threads and rewind on one
+CPU) and under `strace -f -qq -xx -s 65536 -o FILE` (strace keeps every byte the target
+reads, as rewind does). One table shows throughput, its ratio to native, the issue's goal for
 that ratio, p99 latency where the load generator gives one, the recording's bytes per
 request or operation, and rewind's attach pause (target stopped for the initial
 snapshot). A case that fails (rewind exits, the target dies under it, the load does
@@ -46,7 +47,10 @@ import tempfile
 import time
 import urllib.request
 
-MODES = ("native", "rewind", "strace")
+# rewind: `record --no-pin-cpu`; rewind-pin: `record --pin-cpu` (the target and rewind
+# on one CPU, the default for a launched program).
+MODES = ("native", "rewind", "rewind-pin", "strace")
+REWIND_FLAGS = {"rewind": ["--no-pin-cpu"], "rewind-pin": ["--pin-cpu"]}
 STRACE = ["strace", "-f", "-qq", "-xx", "-s", "65536"]
 TARGET_NAMES = ("demo", "redis", "go", "syscall-loop")
 HERE = pathlib.Path(__file__).resolve().parent
@@ -255,13 +259,14 @@ def run_service(target, mode, args, workdir):
         if mode == "native":
             target.calibrate(port, args)
         else:
-            command = ([args.rewind, "record", "-p", str(proc.pid), "-o", str(out)]
-                       if mode == "rewind" else STRACE + ["-o", str(out), "-p", str(proc.pid)])
+            command = ([args.rewind, "record", *REWIND_FLAGS[mode], "-p", str(proc.pid), "-o",
+                        str(out)]
+                       if mode in REWIND_FLAGS else STRACE + ["-o", str(out), "-p", str(proc.pid)])
             with open(tracer_log, "w") as log:
                 tracer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             # rewind says when its initial snapshot is done and the target runs again.
             attached = ((lambda: "target paused" in tracer_log.read_text(errors="replace"))
-                        if mode == "rewind" else lambda: traced(proc.pid))
+                        if mode in REWIND_FLAGS else lambda: traced(proc.pid))
             wait_until(attached, "before attaching", 60,
                        [(tracer, mode, tracer_log), (proc, "the target", app_log)])
             time.sleep(0.5)
@@ -304,8 +309,8 @@ def run_loop(target, mode, args, workdir):
     out = workdir / f"recording.{mode}"
     log_path = workdir / "tracer.log"
     command = [str(target.binary), str(args.iterations)]
-    if mode == "rewind":
-        command = [args.rewind, "record", "-o", str(out), "--", *command]
+    if mode in REWIND_FLAGS:
+        command = [args.rewind, "record", *REWIND_FLAGS[mode], "-o", str(out), "--", *command]
     elif mode == "strace":
         command = STRACE + ["-o", str(out), "--", *command]
     proc = None
@@ -322,7 +327,7 @@ def run_loop(target, mode, args, workdir):
             raise CaseFailed(f"{mode} run exited with status {proc.returncode}: "
                              f"{tail(log_path, 2) or stdout.strip()[-200:]}")
         return Result(value=float(m.group(2)), ops=int(m.group(1)),
-                      bytes=out.stat().st_size if mode == "rewind" and out.exists() else None)
+                      bytes=out.stat().st_size if mode in REWIND_FLAGS and out.exists() else None)
     finally:
         if proc and proc.poll() is None:
             # The recorder and the program it launched: the whole session started here.
@@ -365,7 +370,7 @@ def print_table(rows, args):
          f"under strace -f")
     for target, _ in rows:
         emit(f"  {target.label:13} {target.describe(args)}")
-    header = (f"{'target':13} {'mode':7} {'throughput':>14} {'vs native':>10} {'goal':>8} "
+    header = (f"{'target':13} {'mode':10} {'throughput':>14} {'vs native':>10} {'goal':>8} "
               f"{'p99 ms':>8} {'p99 vs nat':>10} {'bytes/op':>9} {'pause ms':>9}")
     emit(header)
     emit("-" * len(header))
@@ -373,10 +378,10 @@ def print_table(rows, args):
     for target, results in rows:
         native = results["native"]
         for mode, r in results.items():
-            goal = target.goal if mode == "rewind" else ""
+            goal = target.goal if mode in REWIND_FLAGS else ""
             if r.error:
                 notes.append(f"{target.label} under {mode}: {r.error}")
-                emit(f"{target.label:13} {mode:7} {'failed [' + str(len(notes)) + ']':>14} "
+                emit(f"{target.label:13} {mode:10} {'failed [' + str(len(notes)) + ']':>14} "
                      f"{'':>10} {goal:>8}")
                 continue
             shown = f"{r.value:.3f} s" if target.timed else f"{r.value:.0f} {target.unit}"
@@ -388,16 +393,18 @@ def print_table(rows, args):
             if r.warning:
                 notes.append(f"{target.label} under {mode}: {r.warning}")
                 mark = f" [{len(notes)}]"
-            emit(f"{target.label:13} {mode:7} {shown:>14} {cell(ratio, '.3f', 9)}x "
+            emit(f"{target.label:13} {mode:10} {shown:>14} {cell(ratio, '.3f', 9)}x "
                  f"{goal:>8} {cell(r.p99_ms, '.2f', 8)} {cell(p99_ratio, '.2f', 10)} "
                  f"{cell(per_op, '.0f', 9)} {cell(r.pause_ms, '.1f', 9)}{mark}")
     emit("vs native: throughput / native throughput (higher is better); for syscall-loop, "
          "time / native time (lower is better)")
     for target, results in rows:
-        rw, st = results["rewind"], results["strace"]
-        if not (rw.error or st.error):
-            speed = st.value / rw.value if target.timed else rw.value / st.value
-            emit(f"rewind vs strace, {target.label}: {speed:.2f}x the speed")
+        st = results["strace"]
+        for mode in REWIND_FLAGS:
+            rw = results[mode]
+            if not (rw.error or st.error):
+                speed = st.value / rw.value if target.timed else rw.value / st.value
+                emit(f"{mode} vs strace, {target.label}: {speed:.2f}x the speed")
     for i, note in enumerate(notes, 1):
         emit(f"[{i}] {note}")
 

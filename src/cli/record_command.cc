@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include "cli/commands.h"
 #include "record/record_session.h"
@@ -39,7 +40,7 @@ int exit_code_of(const RecordResult& result, bool launched) {
 }
 
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
-               bool redact_env, double duration_s) {
+               bool redact_env, double duration_s, std::optional<bool> pin_cpu) {
   if ((pid > 0) == !command.empty()) {
     fmt::print(stderr, "rewind record: give either -p PID or a command after --\n");
     return 2;
@@ -50,6 +51,9 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
   opt.output = output.empty() ? default_output(pid, opt.command) : output;
   opt.redact_env = redact_env;
   opt.max_duration = std::chrono::milliseconds(static_cast<int64_t>(duration_s * 1000));
+  // A launched program is there for the recording; a running service keeps all its CPUs
+  // unless asked, should rewind be killed before it puts them back.
+  opt.pin_cpu = pin_cpu.value_or(pid == 0);
   auto session = pid > 0 ? RecordSession::attach(opt) : RecordSession::launch(opt);
   if (!session) {
     fmt::print(stderr, "rewind record: {}\n", session.error().message);
@@ -83,17 +87,31 @@ void add_record_command(CLI::App& app, int& exit_code) {
   static bool redact_env = false;
   static double duration = 0;
   static std::vector<std::string> command;
+  static bool pin_cpu = false;
+  static bool no_pin_cpu = false;
   cmd->add_option("-p,--pid", pid, "Attach to this running process");
   cmd->add_option("-o,--output", output, "Recording file (default: NAME-PID-TIME.rwd)");
   cmd->add_flag("--redact-env", redact_env, "Store environment variable names without values");
   cmd->add_option("--duration", duration, "Stop after this many seconds (default: no limit)")
       ->check(CLI::NonNegativeNumber);
+  auto* pin = cmd->add_flag(
+      "--pin-cpu", pin_cpu,
+      "Run the target and rewind on one CPU while recording, which makes recording faster; "
+      "the target's CPUs are put back when rewind detaches, but stay pinned if rewind is "
+      "killed (default: on with -- CMD, off with -p)");
+  cmd->add_flag("--no-pin-cpu", no_pin_cpu, "Leave the target's CPUs alone")->excludes(pin);
   cmd->add_option("command", command, "Command to launch and record (after --)");
   cmd->footer(
       "Exit status: with -- CMD, the program's own (128 + signal when a signal ended it), "
       "or 0 when the recording stopped first and the program runs on; with -p, 0 once the "
       "recording is complete. 1 when rewind could not record (a line on stderr says why).");
-  cmd->callback([&exit_code] { exit_code = run_record(pid, command, output, redact_env, duration); });
+  cmd->callback([&exit_code] {
+    std::optional<bool> pin_choice;
+    if (pin_cpu || no_pin_cpu) {
+      pin_choice = pin_cpu;
+    }
+    exit_code = run_record(pid, command, output, redact_env, duration, pin_choice);
+  });
 }
 
 }  // namespace rwd::cli

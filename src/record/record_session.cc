@@ -202,6 +202,9 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   if (auto st = s->catch_threads_born_while_attaching(); !st) {
     return std::unexpected(st.error());
   }
+  if (options.pin_cpu) {
+    s->pin_to_one_cpu();
+  }
   if (auto st = s->write_start("attach"); !st) {
     return std::unexpected(st.error());
   }
@@ -358,6 +361,9 @@ Result<std::unique_ptr<RecordSession>> RecordSession::launch(const RecordOptions
   auto& leader = *s->threads_[child];
   leader.stopped = true;
   s->mode_ = Mode::kRecording;
+  if (options.pin_cpu) {
+    s->pin_to_one_cpu();
+  }
   if (auto st = s->write_start("launch"); !st) {
     ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
     s->threads_.clear();
@@ -579,6 +585,9 @@ void RecordSession::detach_all() {
   }
   if (!result_.crash_signal && !process_gone_) {
     undo_replay_support();
+  }
+  if (!process_gone_) {
+    restore_affinity();
   }
   // A thread let go with the fatal signal ends the whole process at once: the others,
   // woken by the kernel's SIGKILL, would stop at their exit for a tracer that no longer

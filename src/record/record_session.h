@@ -18,6 +18,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <sched.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -54,6 +55,8 @@ struct RecordOptions {
   bool redact_env = false;  // keep variable names, drop values
   // Stop recording after this long (0: no limit).
   std::chrono::milliseconds max_duration{0};
+  // Run the target's threads and rewind on one CPU while recording (put back at detach).
+  bool pin_cpu = false;
 };
 
 struct RecordResult {
@@ -155,6 +158,8 @@ class RecordSession {
   void install_orphan_guard(uint64_t syscall_insn);
   void step_out_of_vdso(const MapEntry& vdso);
   void note_resumed_after_step(Thread& t);
+  void pin_to_one_cpu();
+  void restore_affinity();
   void clear_stepping_if_done();
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
@@ -228,6 +233,10 @@ class RecordSession {
   // Files mapped at some time ("dev inode"), read from /proc/PID/maps at the first write
   // to a regular file; writes to other files change no mapping.
   std::optional<std::set<std::string>> mapped_files_;
+  // With pin_cpu: each thread's CPU mask before rewind pinned it (threads born later get
+  // the leader's), and the CPU all of them run on (-1: not pinned).
+  std::map<pid_t, cpu_set_t> original_affinity_;
+  int pinned_cpu_ = -1;
   // Threads with trap_flag_left: the guard ignores step traps until this is back to 0.
   int threads_with_trap_flag_ = 0;
   bool rseq_in_use_ = false;  // the target had rseq registered when rewind attached

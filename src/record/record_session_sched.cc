@@ -7,6 +7,7 @@
 // (registers and a stack hash: no branch counter is needed). The event log is then the
 // schedule, and replay follows it.
 #include <asm/prctl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -284,6 +285,70 @@ void RecordSession::capture_mapped_file(Event& e) {
   if (mem_->read(static_cast<uint64_t>(e.result), len, bytes) && !bytes.empty()) {
     e.outputs.push_back({static_cast<uint64_t>(e.result), std::move(bytes)});
   }
+}
+
+// ---- one CPU ------------------------------------------------------------------------
+//
+// Execution is serialized anyway, and every stop is a switch between the tracee and
+// rewind: on one CPU that switch is a plain context switch, on two it is a cross-CPU
+// wake-up, which costs far more in a VM. The masks are put back at detach; a rewind
+// killed meanwhile leaves the target on that one CPU, which is why attaching pins only
+// when asked.
+
+void RecordSession::pin_to_one_cpu() {
+  cpu_set_t own, leader;
+  if (::sched_getaffinity(0, sizeof own, &own) != 0 ||
+      ::sched_getaffinity(pid_, sizeof leader, &leader) != 0) {
+    return;
+  }
+  int cpu = ::sched_getcpu();
+  if (cpu < 0 || !CPU_ISSET(cpu, &leader) || !CPU_ISSET(cpu, &own)) {
+    cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE && cpu < 0; ++c) {
+      if (CPU_ISSET(c, &leader) && CPU_ISSET(c, &own)) {
+        cpu = c;
+      }
+    }
+  }
+  if (cpu < 0) {
+    warn_once("pin", "--pin-cpu: rewind and the target share no CPU; not pinned");
+    return;
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  for (const auto& [tid, t] : threads_) {
+    cpu_set_t mask;
+    if (::sched_getaffinity(tid, sizeof mask, &mask) != 0) {
+      continue;
+    }
+    if (::sched_setaffinity(tid, sizeof one, &one) != 0) {
+      warn_once("pin", fmt::format("--pin-cpu: cannot pin thread {}: {}; it runs where it "
+                                   "did",
+                                   tid, errno_text(errno)));
+      continue;
+    }
+    original_affinity_[tid] = mask;
+  }
+  if (!original_affinity_.count(pid_)) {
+    original_affinity_[pid_] = leader;
+  }
+  ::sched_setaffinity(0, sizeof one, &one);
+  pinned_cpu_ = cpu;
+  spdlog::debug("the target and rewind run on CPU {} while recording", cpu);
+}
+
+void RecordSession::restore_affinity() {
+  if (pinned_cpu_ < 0) {
+    return;
+  }
+  const cpu_set_t& leader = original_affinity_[pid_];
+  for (const auto& [tid, t] : threads_) {
+    auto it = original_affinity_.find(tid);
+    const cpu_set_t& mask = it != original_affinity_.end() ? it->second : leader;
+    ::sched_setaffinity(tid, sizeof mask, &mask);
+  }
+  pinned_cpu_ = -1;
 }
 
 // ---- memory the kernel changes behind the program -----------------------------------

@@ -16,8 +16,8 @@ from brokenapp import BrokenApp
 from conftest import PROGRAMS, REWIND, rewind, wait_for
 
 
-def start_recording(pid, out, procs):
-    rec = subprocess.Popen([REWIND, "record", "-p", str(pid), "-o", str(out)],
+def start_recording(pid, out, procs, *flags):
+    rec = subprocess.Popen([REWIND, "record", *flags, "-p", str(pid), "-o", str(out)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(rec)
     # The recorder owns the target once TracerPid names it.
@@ -248,3 +248,53 @@ def test_job_control_stop_and_continue_while_recording(tmp_path, procs):
     assert rec.returncode == 0, stderr
     line = target.stdout.readline()
     assert line.startswith("beat "), "the target keeps running after rewind detaches"
+
+
+def thread_cpus(pid):
+    """{tid: the CPUs it may run on} for every thread of `pid`."""
+    return {int(tid): os.sched_getaffinity(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+needs_two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                                    reason="pinning to one CPU needs at least two")
+
+
+@needs_two_cpus
+@pytest.mark.parametrize("flags, pinned", [([], True), (["--no-pin-cpu"], False)])
+def test_launched_program_runs_on_one_cpu_unless_asked(tmp_path, flags, pinned):
+    r = rewind("record", *flags, "-o", tmp_path / "cpus.rwd", "--",
+               "grep", "Cpus_allowed_list", "/proc/self/status", check=True)
+    cpus = r.stdout.split("Cpus_allowed_list:")[1].split()[0]
+    mine = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    if pinned:
+        assert re.fullmatch(r"\d+", cpus), f"one CPU while recorded, not {cpus}"
+    else:
+        assert cpus != "" and not re.fullmatch(r"\d+", cpus), (cpus, mine)
+
+
+@needs_two_cpus
+def test_attach_pins_only_when_asked_and_puts_the_cpus_back(tmp_path, procs):
+    target = subprocess.Popen([str(PROGRAMS / "replay_interrupted_poll"), "loop", "30"],
+                              stdout=subprocess.DEVNULL)
+    procs.append(target)
+    time.sleep(0.3)
+    before = os.sched_getaffinity(target.pid)
+    # Without --pin-cpu, a running service keeps its CPUs.
+    rec = start_recording(target.pid, tmp_path / "unpinned.rwd", procs)
+    time.sleep(0.5)
+    assert set(map(frozenset, thread_cpus(target.pid).values())) == {frozenset(before)}
+    rec.send_signal(signal.SIGINT)
+    assert rec.wait(timeout=60) == 0
+    # With it, every thread, the ones born while recording too, runs on one CPU, and
+    # gets its CPUs back when rewind detaches.
+    rec = start_recording(target.pid, tmp_path / "pinned.rwd", procs, "--pin-cpu")
+    time.sleep(0.5)  # the program starts a new thread every 150 ms
+    during = thread_cpus(target.pid)
+    assert len(during) >= 2 and all(len(c) == 1 for c in during.values()), during
+    assert len(set(map(frozenset, during.values()))) == 1, during
+    rec.send_signal(signal.SIGINT)
+    assert rec.wait(timeout=60) == 0
+    after = thread_cpus(target.pid)
+    assert all(c == before for c in after.values()), after
+    r = rewind("replay", "--verify", tmp_path / "pinned.rwd")
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -519,6 +519,7 @@ void RecordSession::take_exec_snapshot(Thread& t) {
     exe_.resize(exe_.size() - 10);
   }
   std::string name = fmt::format("exec-{}", execs_);
+  exec_list_.push_back({{"exe", exe_}, {"snapshot", nullptr}, {"time_ns", now_ns()}});
   auto fail_snapshot = [&](const std::string& why) {
     warn_once("exec-snapshot",
               fmt::format("the program {} started by exec could not be saved ({}): replay "
@@ -544,6 +545,7 @@ void RecordSession::take_exec_snapshot(Thread& t) {
   for (auto& w : snap->warnings) {
     warn_once(w, w);
   }
+  exec_list_.back()["snapshot"] = name;
   spdlog::debug("pid {} exec'd {}: snapshot {} with {} bytes of memory", pid_, exe_, name,
                 snap->memory_bytes);
   initial_maps_ = std::move(*maps);
@@ -813,6 +815,9 @@ void RecordSession::finish(const std::string& reason) {
         {"preemptions", preemptions_},
         {"rdtsc", rdtsc_count_}}},
   };
+  if (!exec_list_.empty()) {
+    trailer["execs"] = exec_list_;
+  }
   if (result_.exit_status) {
     trailer["exit_status"] = *result_.exit_status;
   }

@@ -209,6 +209,7 @@ class RecordSession {
   std::string start_time_;
   std::string exe_;
   int execs_ = 0;  // successful execs so far
+  nlohmann::json exec_list_ = nlohmann::json::array();  // the trailer's "execs"
   std::vector<MapEntry> initial_maps_;
   std::thread bundler_;
   std::unique_ptr<TargetMemory> mem_;

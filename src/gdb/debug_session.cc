@@ -54,6 +54,18 @@ Result<std::unique_ptr<ReplayTarget>> open_target(const RecordingReader& reader,
     return std::unexpected(loaded.error());
   }
   image = std::move(*loaded);
+  if (auto execs = reader.manifest().find("execs");
+      execs != reader.manifest().end() && execs->is_array() && !execs->empty()) {
+    // The replay crosses the exec, but the gdb server reports no exec event: gdb keeps
+    // the symbols, load addresses and auxv of one program for the whole session.
+    fmt::print(stderr,
+               "rewind debug: warning: the program called exec during the recording ({} "
+               "program{} started by it, see rewind info); gdb is not told of the exec, so "
+               "its symbols and breakpoints fit only one of the programs, and reverse "
+               "execution across the exec does not stop at breakpoints (see "
+               "docs/replay.md, exec and the debugger)\n",
+               execs->size(), execs->size() == 1 ? "" : "s");
+  }
   auto target = ReplayTarget::open(reader, image);
   if (!target) {
     return target;

@@ -458,6 +458,16 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
     s["top_syscalls"] = top_counts(c.syscall_counts, options.top_syscalls);
   }
   s["warnings"] = string_array(m, "warnings");
+  // Programs started by exec during the recording, in order: {exe, snapshot, time_ns}.
+  json execs = json::array();
+  for (const auto& x : pick(m, "execs", json::value_t::array)) {
+    if (x.is_object()) {
+      execs.push_back({{"exe", pick_string(x, "exe")},
+                       {"snapshot", pick_string(x, "snapshot")},
+                       {"time_ns", pick_int(x, "time_ns")}});
+    }
+  }
+  s["execs"] = execs;
 
   json files = {{"exe", 0},   {"library", 0},    {"vdso", 0},
                 {"debug", 0}, {"gdb-script", 0}, {"other", 0}};
@@ -539,6 +549,14 @@ std::string format_summary(const json& s) {
   }
   line("target", fmt::format("pid {}{}", str(t["pid"]), cmd.empty() ? "" : ": " + cmd));
   line("executable", str(t["exe"]));
+  for (const auto& x : s["execs"]) {
+    line("exec", fmt::format("{} at {:.3f} s{}", str(x["exe"]),
+                             static_cast<double>(x["time_ns"].is_number_integer()
+                                                     ? x["time_ns"].get<int64_t>()
+                                                     : 0) / 1e9,
+                             x["snapshot"].is_string() ? " (snapshot " + str(x["snapshot"]) + ")"
+                                                       : " (not saved: replay stops there)"));
+  }
   line("mode", str(s["mode"]));
   if (s["host"]["hostname"].is_string()) {
     line("host", fmt::format("{} (Linux {}, {})", str(s["host"]["hostname"]),

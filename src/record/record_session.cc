@@ -453,13 +453,7 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& [tid, t] : threads_) {
     threads.push_back({tid, t->altstack});
   }
-  nlohmann::json extra = {{"signal_actions", signal_actions_},
-                          {"vdso_patched", !vdso_patches_.empty()},
-                          {"tsc_trapped", tsc_trapped_}};
-  if (orphan_guard_) {
-    extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
-  }
-  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, extra);
+  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, snapshot_extra());
   if (!snap) {
     return std::unexpected(snap.error());
   }
@@ -489,6 +483,79 @@ Status RecordSession::take_initial_snapshot() {
   }
   early_events_.clear();
   return writer_->flush_events();
+}
+
+nlohmann::json RecordSession::snapshot_extra() const {
+  nlohmann::json extra = {{"signal_actions", signal_actions_},
+                          {"vdso_patched", !vdso_patches_.empty()},
+                          {"tsc_trapped", tsc_trapped_}};
+  if (orphan_guard_) {
+    extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
+  }
+  return extra;
+}
+
+// The kernel has replaced the whole image: the other threads are gone, and with the old
+// address space the patched vDSO, the orphan guard (its pages and its handlers: exec
+// resets handled signals), the alternate signal stack and any rseq registration. rdtsc
+// stays trapped (PR_SET_TSC survives exec) but has no guard any more. So the replay
+// support is set up again, as at the start of a launch, and the new image is saved as
+// snapshot "exec-N": replay rebuilds the process from it when it reaches the N-th exec.
+void RecordSession::take_exec_snapshot(Thread& t) {
+  ++execs_;
+  join_bundling();
+  vdso_patches_.clear();
+  orphan_guard_.reset();
+  injection_site_ = {};
+  rseq_in_use_ = false;
+  mapped_files_.reset();
+  threads_with_trap_flag_ = 0;
+  mem_.reset();
+  t.rseq_addr = 0;
+  t.altstack.reset();
+  t.interrupted.reset();
+  t.trap_flag_left = false;
+  owner_ = t.tid;
+  owner_in_syscall_ = false;
+  owner_since_ = std::chrono::steady_clock::now();
+  std::erase_if(run_queue_, [&](pid_t tid) { return !threads_.count(tid); });
+  auto exe = read_link(pid_, "exe");
+  exe_ = exe ? *exe : "";
+  if (exe_.ends_with(" (deleted)")) {
+    exe_.resize(exe_.size() - 10);
+  }
+  std::string name = fmt::format("exec-{}", execs_);
+  exec_list_.push_back({{"exe", exe_}, {"snapshot", nullptr}, {"time_ns", now_ns()}});
+  auto fail_snapshot = [&](const std::string& why) {
+    warn_once("exec-snapshot",
+              fmt::format("the program {} started by exec could not be saved ({}): replay "
+                          "stops at that exec",
+                          exe_, why));
+  };
+  if (auto s = prepare_for_replay(); !s) {
+    fail_snapshot(s.error().message);
+    return;
+  }
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    fail_snapshot(maps.error().message);
+    return;
+  }
+  auto snap = write_snapshot(pid_, {{t.tid, t.altstack}}, *maps, name, *writer_,
+                             snapshot_extra());
+  if (!snap) {
+    fail_snapshot(snap.error().message);
+    return;
+  }
+  result_.snapshot_bytes += snap->memory_bytes;
+  for (auto& w : snap->warnings) {
+    warn_once(w, w);
+  }
+  exec_list_.back()["snapshot"] = name;
+  spdlog::debug("pid {} exec'd {}: snapshot {} with {} bytes of memory", pid_, exe_, name,
+                snap->memory_bytes);
+  initial_maps_ = std::move(*maps);
+  start_bundling();
 }
 
 // Mapped files do not change while the target runs, so they are copied on a helper
@@ -757,6 +824,9 @@ void RecordSession::finish(const std::string& reason) {
         {"preemptions", preemptions_},
         {"rdtsc", rdtsc_count_}}},
   };
+  if (!exec_list_.empty()) {
+    trailer["execs"] = exec_list_;
+  }
   if (result_.exit_status) {
     trailer["exit_status"] = *result_.exit_status;
   }

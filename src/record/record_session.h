@@ -116,6 +116,9 @@ class RecordSession {
     // Single-stepped by rewind and not resumed since: the kernel keeps its trap flag set
     // until the next resume, so if rewind died now it would take one more step trap.
     bool trap_flag_left = false;
+    // Past a successful exec, before its syscall-exit stop: the new image's snapshot is
+    // taken there.
+    bool exec_pending = false;
 
     // Resumed past its exit stop: it never stops again, only dies. A leader that left
     // first (pthread_exit in main) stays a zombie until the last other thread is gone,
@@ -130,6 +133,10 @@ class RecordSession {
   Status catch_threads_born_while_attaching();
   Status write_start(const std::string& mode);
   Status take_initial_snapshot();
+  // After an exec: forgets the old image's replay support, sets it up again in the new
+  // image and saves the snapshot "exec-N" (see docs/recording-format.md).
+  void take_exec_snapshot(Thread& t);
+  nlohmann::json snapshot_extra() const;
   // Copies the mapped files on a helper thread while recording goes on.
   void start_bundling();
   void join_bundling();
@@ -206,6 +213,8 @@ class RecordSession {
   std::chrono::steady_clock::time_point last_flush_;
   std::string start_time_;
   std::string exe_;
+  int execs_ = 0;  // successful execs so far
+  nlohmann::json exec_list_ = nlohmann::json::array();  // the trailer's "execs"
   std::vector<MapEntry> initial_maps_;
   std::thread bundler_;
   std::unique_ptr<TargetMemory> mem_;

@@ -61,9 +61,12 @@ bool blocks_right_away(const Event& e) {
 
 // exit and exit_group never block, however long they take to reach their exit stop: a
 // thread in them keeps the CPU, or another thread could run while the kernel clears the
-// exiting thread's tid (CLONE_CHILD_CLEARTID), a moment replay cannot place.
+// exiting thread's tid (CLONE_CHILD_CLEARTID), a moment replay cannot place. A
+// successful exec ends every other thread and replaces the image: replay meets it as one
+// event of the calling thread, so that thread keeps the CPU too.
 bool ends_thread(const Event& e) {
-  return e.sysno == SYS_exit || e.sysno == SYS_exit_group;
+  return e.sysno == SYS_exit || e.sysno == SYS_exit_group || e.sysno == SYS_execve ||
+         e.sysno == SYS_execveat;
 }
 
 }  // namespace
@@ -185,7 +188,8 @@ void RecordSession::on_owner_syscall_entry(Thread& t) {
   auto now = std::chrono::steady_clock::now();
   owner_in_syscall_ = true;
   owner_syscall_since_ = now;
-  if (!run_queue_.empty() &&
+  bool exec = t.syscall.sysno == SYS_execve || t.syscall.sysno == SYS_execveat;
+  if (!run_queue_.empty() && !exec &&
       (blocks_right_away(t.syscall) || now - owner_since_ >= kTimeslice)) {
     yield_cpu(t);
   }

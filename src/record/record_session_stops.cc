@@ -171,6 +171,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
     // when the clone began while rewind attached and is not in the log at all.)
     release_new_thread(t);
   }
+  if (t.exec_pending) {
+    t.exec_pending = false;
+    take_exec_snapshot(t);
+    return;
+  }
   if (!t.in_syscall) {
     return;
   }
@@ -325,9 +330,12 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       return;
     }
     case PTRACE_EVENT_EXEC: {
+      // The thread that called exec, under its old tid (the leader's tid from now on):
+      // replay runs that thread to its execve.
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
       Event e;
       e.type = EventType::kExec;
-      e.tid = static_cast<uint32_t>(t.tid);
+      e.tid = static_cast<uint32_t>(msg != 0 ? msg : static_cast<unsigned long>(t.tid));
       e.time_ns = now_ns();
       auto exe = read_link(pid_, "exe");
       e.text = exe ? *exe : "";
@@ -335,17 +343,24 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       for (auto it = threads_.begin(); it != threads_.end();) {
         it = it->first == t.tid || it->first == pid_ ? std::next(it) : threads_.erase(it);
       }
+      if (t.tid != static_cast<pid_t>(e.tid)) {
+        // Another thread exec'd and took the leader's tid: nothing of the old leader's
+        // state (its exit, a syscall it was in) is this thread's.
+        bool queued = t.queued;
+        t = Thread{};
+        t.tid = pid_;
+        t.stopped = true;
+        t.queued = queued;
+      }
       t.in_syscall = false;
       mem_.reset();  // /proc/PID/mem follows the old address space after exec
       if (mode_ == Mode::kRecording) {
         record(e);
-        warn_once("exec", "the target called exec during the recording; the initial snapshot "
-                          "describes the program before it");
-        join_bundling();
-        if (auto maps = read_maps(pid_)) {
-          exe_ = e.text;
-          files_->collect(*maps, exe_);
-        }
+        // The new image gets its snapshot at execve's syscall-exit stop, on its first
+        // instruction, as the initial snapshot of a launch does.
+        t.exec_pending = true;
+        owner_ = t.tid;
+        owner_in_syscall_ = true;
       }
       return;
     }

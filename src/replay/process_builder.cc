@@ -154,11 +154,11 @@ Status Builder::map_region(const ReplayRegion& r, uint64_t start) {
 
 Status Builder::fill_saved_memory() {
   for (const auto& blob : reader_.blobs()) {
-    if (blob.kind != "memory" || blob.meta.value("snapshot", std::string()) != "initial") {
+    if (blob.kind != "memory" || blob.meta.value("snapshot", std::string()) != image_.snapshot) {
       continue;
     }
     if (!blob.complete) {
-      return fail("a saved memory region of the initial snapshot is incomplete");
+      return fail("a saved memory region of snapshot {} is incomplete", image_.snapshot);
     }
     auto bytes = reader_.read_blob(blob);
     if (!bytes) {

@@ -91,11 +91,17 @@ Result<FinalState> parse_final_core(std::string core) {
   return fs;
 }
 
-Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
-  const BlobInfo* snap_blob = reader.find_blob("snapshot", "name", "initial");
-  if (snap_blob == nullptr || !snap_blob->complete) {
+Result<ReplayImage> ReplayImage::load(const RecordingReader& reader, const std::string& name) {
+  const BlobInfo* snap_blob = reader.find_blob("snapshot", "name", name);
+  if ((snap_blob == nullptr || !snap_blob->complete) && name == "initial") {
     return fail("the recording has no initial snapshot (it was cut short before the "
                 "recording started, or was damaged)");
+  }
+  if (snap_blob == nullptr || !snap_blob->complete) {
+    return fail("the recording has no snapshot {} of the program started by exec (recorded "
+                "by a rewind without exec support, cut short, or its saving failed: see the "
+                "recording's warnings)",
+                name);
   }
   auto text = reader.read_blob(*snap_blob);
   if (!text) {
@@ -103,9 +109,10 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader) {
   }
   auto snap = nlohmann::json::parse(*text, nullptr, false);
   if (snap.is_discarded() || !snap.is_object()) {
-    return fail("the initial snapshot is not valid JSON");
+    return fail("the snapshot {} is not valid JSON", name);
   }
   ReplayImage img;
+  img.snapshot = name;
   img.pid = static_cast<pid_t>(u64_of(snap, "pid"));
   if (auto a = snap.find("auxv"); a != snap.end() && a->is_string()) {
     if (auto bytes = from_hex(a->get<std::string>())) {

@@ -1,4 +1,5 @@
-// ReplayImage: what replay needs from a recording, read once: the initial snapshot
+// ReplayImage: what replay needs from a recording, read once: the initial snapshot (or the
+// snapshot of a program started by exec during the recording)
 // (memory map, registers, signal actions), the saved memory, the bundled files and the
 // final state (ELF core) that --verify compares against.
 //
@@ -64,6 +65,7 @@ struct FinalState {
 };
 
 struct ReplayImage {
+  std::string snapshot = "initial";  // its name: "initial", or "exec-N" after the N-th exec
   pid_t pid = 0;
   std::vector<ReplayRegion> regions;
   std::vector<ReplayThreadState> threads;  // the thread-group leader first
@@ -75,7 +77,10 @@ struct ReplayImage {
   std::string auxv;  // the auxiliary vector at the start (for debuggers)
   std::optional<FinalState> final_state;
 
-  static Result<ReplayImage> load(const RecordingReader& reader);
+  // The image of snapshot `name` ("exec-N": the program the N-th exec started), with the
+  // recording's final state.
+  static Result<ReplayImage> load(const RecordingReader& reader,
+                                  const std::string& name = "initial");
 };
 
 // Parses an x86-64 ELF core: NT_PRSTATUS registers per thread and the PT_LOAD segments.

@@ -34,9 +34,11 @@ using namespace replay_detail;
 
 ReplaySession::ReplaySession(const RecordingReader& reader, const ReplayImage& image,
                              ReplayOptions options)
-    : reader_(reader), image_(image), options_(options), cursor_(reader) {}
+    : reader_(reader), image_(&image), options_(options), cursor_(reader) {}
 
-ReplaySession::~ReplaySession() {
+ReplaySession::~ReplaySession() { kill_process(); }
+
+void ReplaySession::kill_process() {
   if (pid_ <= 0) {
     return;
   }
@@ -64,6 +66,7 @@ ReplaySession::~ReplaySession() {
     int status = 0;
     ::waitpid(t.real, &status, __WALL | WNOHANG);
   }
+  pid_ = 0;
 }
 
 Result<std::unique_ptr<ReplaySession>> ReplaySession::start(const RecordingReader& reader,
@@ -261,6 +264,7 @@ bool ReplaySession::needs_run(const Thread& t, const Event& e) const {
   switch (e.type) {
     case EventType::kSyscall:
     case EventType::kSyscallEntry:
+    case EventType::kExec:
       return !t.pending_entry;
     case EventType::kPoint:
     case EventType::kRdtsc:
@@ -398,7 +402,8 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
       return std::unexpected(st.error());
     }
     int status = *st;
-    bool syscall_type = e.type == EventType::kSyscall || e.type == EventType::kSyscallEntry;
+    bool syscall_type = e.type == EventType::kSyscall || e.type == EventType::kSyscallEntry ||
+                        e.type == EventType::kExec;
     if (syscall_type && WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
       t.pending_entry = true;  // the common case: apply() reads the registers
       return SegmentStop{};

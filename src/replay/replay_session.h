@@ -181,7 +181,11 @@ class ReplaySession {
 
   const ReplayStats& stats() const { return stats_; }
   const EventHistory& history() const { return *history_; }
-  const ReplayImage& image() const { return image_; }
+  // The snapshot the process was built from: the initial one, or after an exec the new
+  // image's (its final_state is the recording's).
+  const ReplayImage& image() const { return *image_; }
+  // Successful execs replayed so far (the process was rebuilt from snapshot "exec-N").
+  int execs_done() const { return execs_done_; }
   // The stack pointers of the threads that have exited, at their exit: their stacks
   // below are dead, as a live thread's are (the final-state check skips them).
   const std::vector<uint64_t>& exited_stack_pointers() const { return exited_stack_pointers_; }
@@ -251,6 +255,11 @@ class ReplaySession {
   Status write_outputs(const Event& e);
   Status on_signal(Thread& t, const Event& e);
   Status on_rdtsc(Thread& t, const Event& e);
+  // The recorded exec: with the thread at its execve, the process is replaced by one
+  // built from the new image's snapshot.
+  Status on_exec(Thread& t, const Event& e);
+  // Kills and reaps the replay process (the destructor's and on_exec's work).
+  void kill_process();
   bool point_matches(const Event& e, const user_regs_struct& want,
                      const user_regs_struct& r) const;
   uint64_t writable_memory_hash();
@@ -290,7 +299,10 @@ class ReplaySession {
   Result<TrapKind> classify_trap(Thread& t, const StopSet& stops);
 
   const RecordingReader& reader_;
-  const ReplayImage& image_;
+  const ReplayImage* image_;
+  // The image of the last exec, shared with clones made after it (null before).
+  std::shared_ptr<const ReplayImage> exec_image_;
+  int execs_done_ = 0;
   ReplayOptions options_;
   ReplayStats stats_;
   EventCursor cursor_;

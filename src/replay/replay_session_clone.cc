@@ -347,7 +347,9 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::clone() {
     return std::unexpected(copied.error());
   }
 
-  std::unique_ptr<ReplaySession> s(new ReplaySession(reader_, image_, options_));
+  std::unique_ptr<ReplaySession> s(new ReplaySession(reader_, *image_, options_));
+  s->exec_image_ = exec_image_;
+  s->execs_done_ = execs_done_;
   s->stats_ = stats_;
   s->cursor_ = cursor_;
   s->pid_ = child;

@@ -20,6 +20,7 @@
 #include "tracee/signals.h"
 #include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
+#include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
 #include "replay/in_process_breakpoint.h"
 #include "replay/process_builder.h"
@@ -385,10 +386,9 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
     case SyscallPolicy::kProcessState:
       return ok_result ? perform_plain(t, e, *entry) : emulate(t, e, *entry);
     case SyscallPolicy::kExec:
-      if (ok_result) {
-        return fail("the target called exec during the recording; replay of exec is not "
-                    "supported");
-      }
+      // An exec that happened is an exec event (on_exec), never a syscall event: this
+      // one failed, or "succeeded" without running anything (a seccomp filter that
+      // answers exec with 0).
       return emulate(t, e, *entry);
     case SyscallPolicy::kEmulate:
       return emulate(t, e, *entry);
@@ -484,9 +484,6 @@ Status ReplaySession::apply(const Event& e) {
         stats_.reached_end = true;
         done_ = true;
         return ok();
-      case EventType::kExec:
-        return fail("the target called exec during the recording; replay of exec is not "
-                    "supported");
       default:
         return ok();  // thread start and exit: the clone and exit syscalls do the work
     }
@@ -506,6 +503,8 @@ Status ReplaySession::apply(const Event& e) {
       return on_signal(**t, e);
     case EventType::kRdtsc:
       return on_rdtsc(**t, e);
+    case EventType::kExec:
+      return on_exec(**t, e);
     case EventType::kPoint:
       // Reaching it was the work; a signal's point holds the signal's siginfo.
       (*t)->signal_siginfo = e.reason == PointReason::kSignal ? e.siginfo : std::string();
@@ -513,6 +512,66 @@ Status ReplaySession::apply(const Event& e) {
     default:
       return ok();
   }
+}
+
+Status ReplaySession::on_exec(Thread& t, const Event& e) {
+  // run_segment() left the thread at the entry of its next syscall: the exec.
+  auto entry = get_regs(t.real);
+  if (!entry) {
+    return std::unexpected(entry.error());
+  }
+  auto nr = static_cast<int64_t>(entry->orig_rax);
+  if (!t.pending_entry || (nr != SYS_execve && nr != SYS_execveat)) {
+    return std::unexpected(diverge(e, fmt::format("syscall {} at {:#x}", syscall_name(nr),
+                                                  entry->rip - 2),
+                                   &*entry));
+  }
+  auto name = fmt::format("exec-{}", execs_done_ + 1);
+  auto loaded = ReplayImage::load(reader_, name);
+  if (!loaded) {
+    return fail("cannot replay past the exec of {} at event {}: {}", e.text, events_done_ + 1,
+                loaded.error().message);
+  }
+  auto image = std::make_shared<const ReplayImage>(std::move(*loaded));
+  auto built = build_replay_process(reader_, *image);
+  if (!built) {
+    return fail("cannot replay past the exec of {} at event {}: {}", e.text, events_done_ + 1,
+                built.error().message);
+  }
+  // The kernel ended every thread of the old image and kept nothing of its memory: the
+  // new process replaces it whole, as the snapshot was taken on its first instruction.
+  kill_process();
+  pid_ = built->pid;
+  mem_pid_ = pid_;
+  mem_ = std::make_unique<TargetMemory>(mem_pid_);
+  threads_.clear();
+  order_.clear();
+  for (size_t i = 0; i < image->threads.size(); ++i) {
+    Thread nt;
+    nt.real = built->threads[i];
+    nt.tid = static_cast<uint32_t>(image->threads[i].tid);
+    nt.at_syscall_stop = true;  // at the exit of a syscall run by the builder
+    threads_[nt.tid] = nt;
+    order_.push_back(nt.tid);
+  }
+  heap_end_ = 0;
+  for (const auto& r : image->regions) {
+    if (r.path == "[heap]") {
+      heap_end_ = r.end;
+    }
+  }
+  exited_stack_pointers_.clear();
+  syscall_site_ = 0;
+  inserted_.clear();
+  last_armed_.clear();
+  armed_watch_.clear();
+  for (auto& w : built->warnings) {
+    stats_.warnings.push_back(std::move(w));
+  }
+  exec_image_ = std::move(image);
+  image_ = exec_image_.get();
+  ++execs_done_;
+  return ok();
 }
 
 // The final state was saved after the end (crash or exit), and saving it stopped the

@@ -39,7 +39,7 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
                                                     const user_regs_struct& want) {
   // glibc's hand-written assembly jumps into the middle of instruction runs more than
   // compiled code does, in ways a linear disassembly cannot see: leave it alone.
-  for (const auto& r : image_.regions) {
+  for (const auto& r : image_->regions) {
     if (want.rip >= r.start && want.rip < r.end &&
         (r.path.find("/libc.so") != std::string::npos ||
          r.path.find("/ld-linux") != std::string::npos)) {

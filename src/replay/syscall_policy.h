@@ -21,7 +21,7 @@ enum class SyscallPolicy {
   kProcessState,  // performed when it succeeded: signal actions and masks, alternate
                   // stacks, robust lists, clear_child_tid
   kArchPrctl,  // performed for ARCH_SET_FS / ARCH_SET_GS (thread pointer), else emulated
-  kExec,       // not replayable yet: the replay stops with an error
+  kExec,       // emulated: an exec that happened is an exec event (snapshot exec-N)
 };
 
 SyscallPolicy syscall_policy(int64_t sysno);

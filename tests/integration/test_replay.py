@@ -82,6 +82,9 @@ SUITE = [
     Program("replay_data_race", r"data race: count (\d+) of 8000000",
             check=lambda m: 0 < int(m[1]) <= 8000000, loops=False),
     Program("replay_spin_wait", r"spin wait: 10 handoffs per round, hash 29b006be97ca8081"),
+    # Execs itself with a thread running: replay goes on in the new image's snapshot.
+    Program("replay_exec", r"exec: stage1 104ef2d049a5f41e, stage2 2bd73a74363bcd97, "
+            r"file 4096 bytes fnv1a dbb585113800e325", loops=False),
 ]
 
 
@@ -358,3 +361,21 @@ def test_info_shows_verification_after_verify(tmp_path):
     after = info_json(out).get("verification")
     assert after and after.get("verified") is True, after
 
+
+def test_exec_of_another_program_replays_and_verifies_its_final_state(tmp_path):
+    """replay_exec hello execs tests/programs/hello: the final state is hello's."""
+    out = tmp_path / "exec_hello.rwd"
+    r = subprocess.run([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / "replay_exec"),
+                        "hello"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "hello from a recorded program" in r.stdout
+    v = verify(out)
+    assert "replay ended at: exit_group" in v.stdout
+    info = info_json(out)
+    assert info["event_counts"]["exec"] == 1
+    assert [x["snapshot"] for x in info["execs"]] == ["exec-1"]
+    assert info["execs"][0]["exe"].endswith("/hello")
+    assert re.search(r"^exec +\S+/hello at [\d.]+ s \(snapshot exec-1\)$",
+                     rewind("info", out, check=True).stdout, re.M)
+    log = rewind("log", out, check=True).stdout
+    assert re.search(r'\+\+\+ exec ".*/hello" \+\+\+', log), log

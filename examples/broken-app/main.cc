@@ -3,8 +3,8 @@
 //   GET /        hello plus the newest message in the in-memory SQLite database
 //   GET /db      every message, one per line
 //   GET /health  "ok"
-//   GET /crash   answers "This will crash!"; 2 s later a background thread
-//                dereferences a null pointer (SIGSEGV)
+//   GET /crash   answers "This will crash!" and logs "broken-app: crash requested"; 2 s
+//                later a background thread dereferences a null pointer (SIGSEGV)
 //
 // Usage: broken-app [--port N] (default 8080; 0 picks a free port, printed on stdout).
 #include <httplib.h>
@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
   });
   server.Get("/crash", [&](const httplib::Request&, httplib::Response& res) {
     db.add("crash requested");
+    // A log line to trigger on (rewind.dev/record-on-log), 2 s before the crash.
+    std::printf("broken-app: crash requested, crashing in 2 s\n");
+    std::fflush(stdout);
     std::thread(crash_later).detach();
     res.set_content("This will crash!\n", "text/plain");
   });

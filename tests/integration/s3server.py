@@ -37,22 +37,24 @@ def versitygw_binary():
     return out.stdout.strip().splitlines()[-1]
 
 
-def _free_port():
+def _free_port(host="127.0.0.1"):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 class S3Server:
-    """One versitygw process; stop() and start() keep the data and the port."""
+    """One versitygw process; stop() and start() keep the data and the port. `host` is
+    the address it listens on: 127.0.0.1, or one that pods on the test node reach."""
 
-    def __init__(self, root, binary=None, port=None):
+    def __init__(self, root, binary=None, port=None, host="127.0.0.1"):
         self.root = pathlib.Path(root)
         self.data = self.root / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         self.binary = binary or versitygw_binary()
-        self.port = port or _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.port = port or _free_port(host)
+        self.endpoint = f"http://{host}:{self.port}"
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self.proc = None
@@ -62,7 +64,7 @@ class S3Server:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.proc = subprocess.Popen(
             [self.binary, "--access", self.access_key, "--secret", self.secret_key,
-             "--region", REGION, "--port", f"127.0.0.1:{self.port}", "--quiet",
+             "--region", REGION, "--port", f"{self.host}:{self.port}", "--quiet",
              "posix", str(self.data)],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -71,7 +73,7 @@ class S3Server:
                 raise RuntimeError(f"versitygw exited with {self.proc.returncode}; see "
                                    f"{self.root / 'versitygw.log'}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return self
             except OSError:
                 time.sleep(0.05)

@@ -104,11 +104,18 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>
                         {"path", m.path},   {"saved", false}};
     bool data_file = m.is_file() && !code_files.count(m.path) && !snapshot_saves_contents(m);
     bool file_copies = !data_file && !snapshot_saves_contents(m) && m.is_file() && !m.shared() &&
-                       pagemap && (m.readable() || m.executable());
+                       (m.readable() || m.executable());
     if (file_copies) {
       // The file holds these pages except the ones the process wrote (relocations,
-      // patched code): save those.
-      auto runs = used_page_runs(pagemap.get(), m.start, m.end, /*anon_only=*/true);
+      // patched code): save those. Without pagemap (mode 0400: a tracer without
+      // CAP_DAC_OVERRIDE, next to a target of another uid), the read-only data of a
+      // mapping (relocated, then made read-only) is saved whole, the code not at all.
+      std::vector<std::pair<uint64_t, uint64_t>> runs;
+      if (pagemap) {
+        runs = used_page_runs(pagemap.get(), m.start, m.end, /*anon_only=*/true);
+      } else if (!m.executable()) {
+        runs.emplace_back(m.start, m.end);
+      }
       for (auto [run_start, run_end] : runs) {
         mem.read(run_start, run_end - run_start, buf);
         buf.resize(run_end - run_start, '\0');

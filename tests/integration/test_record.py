@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -297,4 +298,34 @@ def test_attach_pins_only_when_asked_and_puts_the_cpus_back(tmp_path, procs):
     after = thread_cpus(target.pid)
     assert all(c == before for c in after.values()), after
     r = rewind("replay", "--verify", tmp_path / "pinned.rwd")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+SETPRIV = shutil.which("setpriv")
+WITHOUT_DAC = ["--inh-caps=-dac_override,-dac_read_search",
+               "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
+                    reason="needs root and setpriv to run the target as another user")
+def test_recorder_with_only_ptrace_rights_records_another_users_crash(tmp_path, procs):
+    # The sidecar's case: root with CAP_SYS_PTRACE but not CAP_DAC_OVERRIDE, next to an
+    # app running as another uid, whose /proc/PID/mem, auxv and pagemap it cannot open.
+    app = BrokenApp(procs, wrapper=[SETPRIV, "--reuid", "65532", "--regid", "65532",
+                                    "--clear-groups"])
+    out = tmp_path / "other-user.rwd"
+    rec = subprocess.Popen([SETPRIV, *WITHOUT_DAC, REWIND, "record", "-p", str(app.pid), "-o",
+                            str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(rec)
+    wait_for(lambda: app.tracer() == rec.pid, timeout=15, what="rewind to attach")
+    time.sleep(0.5)
+    assert app.get("/crash") == "This will crash!\n"
+    stdout, stderr = rec.communicate(timeout=60)
+    assert rec.returncode == 0, stderr
+    assert "crash (SIGSEGV)" in stdout
+    info = json.loads(rewind("info", "--json", out, check=True).stdout)
+    assert info["has_core"], info["final_state"]
+    assert [w for w in info["warnings"] if "CPUID" not in w] == [], info["warnings"]
+    assert "finish_job" in info["backtrace"]["frames"][0]["function"], info["backtrace"]
+    r = rewind("replay", "--verify", out)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -249,6 +249,7 @@ void Sidecar::on_pod_update(const std::optional<k8s::Pod>& pod) {
   }
   std::vector<ControlError> new_errors;
   ControlSpec spec;
+  bool deleting = false;
   {
     std::lock_guard lock(mu_);
     bool first = !pod_synced_;
@@ -273,9 +274,17 @@ void Sidecar::on_pod_update(const std::optional<k8s::Pod>& pod) {
     bad_values_ = std::move(bad);
     desired_ = parsed.spec;
     spec = desired_;
+    deleting = !pod_deleting_ && pod->raw.contains("metadata") &&
+               pod->raw["metadata"].contains("deletionTimestamp");
+    pod_deleting_ = pod_deleting_ || deleting;
     wake_ = true;
   }
   cv_.notify_all();
+  if (deleting) {
+    event("Normal", "PodDeleting",
+          "the pod is being deleted: no new recordings; a recording in progress is stopped "
+          "and uploaded, then the status is idle and the app's preStop hook lets it go");
+  }
   for (const auto& e : new_errors) {
     ++metrics_.annotation_errors;
     std::string kept;
@@ -407,11 +416,13 @@ std::chrono::milliseconds Sidecar::next_tick() const {
 void Sidecar::reconcile() {
   ControlSpec spec;
   bool triggered = false;
+  bool deleting = false;
   std::string match;
   {
     std::lock_guard lock(mu_);
     spec = desired_;
     triggered = log_triggered_;
+    deleting = pod_deleting_;
     match = std::exchange(log_match_, {});
     finder_.set_container_id(container_id_);
   }
@@ -439,7 +450,7 @@ void Sidecar::reconcile() {
     }
   }
 
-  bool want = spec.record || triggered;
+  bool want = (spec.record || triggered) && !deleting;
   if (want && !wanted_) {
     wanted_ = true;
     want_since_ = now;
@@ -464,8 +475,13 @@ void Sidecar::reconcile() {
                                  trigger_, recorder_->spec().output.filename().string()));
     }
     if (!want && stop_reason_.empty()) {
-      stop_recorder("stop", fmt::format("{}=off: stopping the recording of {} and saving it",
-                                        key("record"), describe_target(target_)));
+      stop_recorder("stop", deleting
+                                ? fmt::format("the pod is being deleted: stopping the "
+                                              "recording of {} and saving it",
+                                              describe_target(target_))
+                                : fmt::format("{}=off: stopping the recording of {} and "
+                                              "saving it",
+                                              key("record"), describe_target(target_)));
     } else if (want && stop_reason_ == "stop" && !recorder_->stopping()) {
       stop_reason_.clear();  // turned back on before the stop was sent
     } else if (recorder_attached_ && stop_reason_.empty() && spec.rotate.count() > 0 &&

@@ -132,6 +132,9 @@ class Sidecar {
   bool watch_error_reported_ = false;
   std::map<std::string, std::string> bad_values_;  // key -> value already warned about
   bool log_triggered_ = false;
+  // The pod has a deletionTimestamp: nothing is recorded any more, so that the app's
+  // preStop hook (rewind wait-idle) sees idle once the last recording is uploaded.
+  bool pod_deleting_ = false;
   std::string log_match_;
   std::atomic<int64_t> loop_heartbeat_{0};
 

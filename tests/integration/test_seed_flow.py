@@ -270,6 +270,32 @@ def test_delete_waits_for_the_upload(demo):
     assert all(k.endswith(("-crash.rwd", "-stop.rwd")) for k in keys), keys
 
 
+def test_delete_while_recording_saves_the_recording_and_lets_the_pod_go(demo):
+    """kubectl delete pod in the middle of a recording: the sidecar stops it, uploads
+    it, and the preStop hook lets the app go at once, not after wait-idle's timeout."""
+    s3 = demo.seed.s3
+    demo.annotate(**{f"{PREFIX}/record": "on"})
+    wait_for(lambda: demo.status() == "recording", timeout=60, interval=0.2, what="recording")
+    t0 = time.monotonic()
+    demo.kubectl("delete", "pod", demo.pod, "--wait=false")
+    # Longer than wait-idle's own timeout (240 s): a hook that gave up fails, and the
+    # kubelet says so with a FailedPreStopHook Event.
+    wait_for(lambda: demo.kubectl("get", "pod", demo.pod, check=False).returncode != 0,
+             timeout=300, interval=0.5, what="the deleted pod to go away")
+    print(f"delete while recording: the pod was gone {time.monotonic() - t0:.0f}s after "
+          f"the delete")
+    reasons = [r for r, _ in demo.events()]
+    assert "PodDeleting" in reasons, reasons
+    kubelet = json.loads(demo.kubectl("get", "events", "-o", "json").stdout)["items"]
+    failed = [e.get("message") for e in kubelet if e.get("reason") == "FailedPreStopHook"
+              and e.get("involvedObject", {}).get("name") == demo.pod]
+    assert failed == [], failed
+    objects = s3.client().list_objects_v2(
+        Bucket=BUCKET, Prefix=f"demo/{demo.ns}/{demo.pod}/app/").get("Contents", [])
+    keys = [o["Key"] for o in objects]
+    assert [k for k in keys if k.endswith("-stop.rwd")], keys
+
+
 def test_log_line_starts_a_recording(demo):
     """record-on-log fires from the app container's real log (kubelet, pods/log)."""
     demo.annotate(**{f"{PREFIX}/record-on-log": "crash requested"})

@@ -5,6 +5,7 @@ import hashlib
 import json
 import pathlib
 import signal
+import time
 
 from brokenapp import BrokenApp
 from conftest import procs, rewind, wait_for  # noqa: F401 (fixtures)
@@ -89,6 +90,36 @@ def test_off_stops_and_target_keeps_running(kube_env, namespace, procs, tmp_path
     stored = list(sc.store_dir.rglob("*.rwd"))
     assert [p.name.rsplit("-", 1)[1] for p in stored] == ["stop.rwd"]
     assert sc.recorders() == []
+
+
+def test_pod_deletion_stops_the_recording_and_uploads_it(kube_env, namespace, procs, tmp_path):
+    # kubectl delete pod while recording: the app's preStop hook waits for idle, and a
+    # native sidecar gets SIGTERM only after the app is gone, so the deletion itself must
+    # end the recording. A finalizer holds the deleted pod object, as a kubelet would
+    # for the grace period.
+    SidecarIdentity(kube_env, namespace).create_pod("web-0",
+                                                    annotations={f"{PREFIX}/record": "on"})
+    kube_env.kubectl("-n", namespace, "patch", "pod", "web-0", "--type=merge", "-p",
+                     json.dumps({"metadata": {"finalizers": ["rewind.test/hold"]}}))
+    app = BrokenApp(procs)
+    sc = Sidecar(kube_env, namespace, "web-0", tmp_path, procs, TARGET)
+    try:
+        sc.wait_status("recording")
+        kube_env.kubectl("-n", namespace, "delete", "pod", "web-0", "--wait=false")
+        wait_event(kube_env, namespace, "PodDeleting")
+        sc.wait_status("idle")
+        assert tracer_of(app.pid) == 0, "detached"
+        assert app.get("/health") == "ok\n", "the app serves until its own SIGTERM"
+        stored = list(sc.store_dir.rglob("*.rwd"))
+        assert [p.name.rsplit("-", 1)[1] for p in stored] == ["stop.rwd"]
+        # Deleting, the pod gets no new recording, whatever its annotations say.
+        # (It reacts to an annotation within about 0.1 s: bench/sidecar_latency.py.)
+        kube_env.annotate(namespace, "web-0", **{f"{PREFIX}/record": "start"})
+        time.sleep(2)
+        assert sc.status() == "idle" and sc.recorders() == [] and tracer_of(app.pid) == 0
+    finally:
+        kube_env.kubectl("-n", namespace, "patch", "pod", "web-0", "--type=merge", "-p",
+                         json.dumps({"metadata": {"finalizers": None}}), check=False)
 
 
 def test_sigterm_saves_and_uploads_the_recording(kube_env, namespace, procs, tmp_path):

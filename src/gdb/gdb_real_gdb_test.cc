@@ -91,7 +91,10 @@ std::string run_gdb_session(TestDebugTarget& target, const std::vector<std::stri
     GdbServer server(target);
     served = server.serve(conn->get());
   });
-  std::vector<std::string> argv = {timeout, "60", gdb, "-nx", "-batch", "-ex",
+  // --foreground: without it, timeout passes a signal on to gdb twice (to gdb, then to
+  // its whole process group), and a second Ctrl-C while the first is answered makes gdb
+  // give up on the target ("The target is not responding to interrupt requests").
+  std::vector<std::string> argv = {timeout, "--foreground", "60", gdb, "-nx", "-batch", "-ex",
                                    "set architecture i386:x86-64", "-ex",
                                    fmt::format("target remote 127.0.0.1:{}", port)};
   for (const std::string& cmd : commands) {

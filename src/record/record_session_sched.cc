@@ -368,11 +368,14 @@ namespace {
 constexpr uint64_t kMadvDontneedLocked = 24;
 
 // The file range [lo, hi) a successful call wrote through `fd` (hi == UINT64_MAX: any
-// part, for calls that change a file's size or contents wholesale), or nullopt.
+// part, for calls that change a file's size or contents wholesale), or nullopt. A write
+// at the file position ends at the position after it, read from /proc only once the
+// file is known to be mapped (most writes go to sockets, pipes and logs).
 struct FileWrite {
   int fd;
   uint64_t lo;
   uint64_t hi;
+  bool at_position = false;  // lo and hi still to find: the call wrote hi - lo bytes
 };
 
 std::optional<uint64_t> fd_position(pid_t pid, int fd) {
@@ -383,7 +386,7 @@ std::optional<uint64_t> fd_position(pid_t pid, int fd) {
   return std::strtoull(text->c_str() + 4, nullptr, 10);
 }
 
-std::optional<FileWrite> file_write(pid_t pid, const Event& e) {
+std::optional<FileWrite> file_write(const Event& e) {
   if (e.result <= 0 && !(e.result == 0 && (e.sysno == SYS_ftruncate || e.sysno == SYS_fallocate))) {
     return std::nullopt;
   }
@@ -409,11 +412,22 @@ std::optional<FileWrite> file_write(pid_t pid, const Event& e) {
     default:
       return std::nullopt;
   }
-  auto pos = fd_position(pid, static_cast<int>(e.args[0]));
-  if (!pos || *pos < n) {
-    return FileWrite{static_cast<int>(e.args[0]), 0, UINT64_MAX};
-  }
-  return FileWrite{static_cast<int>(e.args[0]), *pos - n, *pos};
+  return FileWrite{static_cast<int>(e.args[0]), 0, n, /*at_position=*/true};
+}
+
+// Where a write at the file position went, now that it matters.
+void find_position(pid_t pid, FileWrite& w) {
+  uint64_t n = w.hi - w.lo;
+  auto pos = fd_position(pid, w.fd);
+  bool known = pos && *pos >= n;
+  w.lo = known ? *pos - n : 0;
+  w.hi = known ? *pos : UINT64_MAX;
+  w.at_position = false;
+}
+
+// A mapping's file as mapped_file_key() names it.
+std::string file_key(const MapEntry& m) {
+  return fmt::format("{} {}", m.dev, m.inode);
 }
 
 }  // namespace
@@ -470,7 +484,7 @@ void RecordSession::capture_kernel_changes(Event& e) {
         ranges.push_back({lo, std::min(at + new_len, m.end) - lo});
       }
     }
-  } else if (auto w = file_write(pid_, e)) {
+  } else if (auto w = file_write(e)) {
     auto file = mapped_file_key(w->fd);
     if (!file) {
       return;
@@ -478,14 +492,17 @@ void RecordSession::capture_kernel_changes(Event& e) {
     if (!mapped_files_) {
       mapped_files_.emplace();
       for (const auto& m : maps()) {
-        mapped_files_->insert(fmt::format("{} {}", m.dev, m.inode));
+        mapped_files_->insert(file_key(m));
       }
     }
     if (!mapped_files_->contains(*file)) {
       return;  // a log file, say: no mapping sees this write
     }
+    if (w->at_position) {
+      find_position(pid_, *w);
+    }
     for (const auto& m : maps()) {
-      if (fmt::format("{} {}", m.dev, m.inode) != *file) {
+      if (file_key(m) != *file) {
         continue;
       }
       // The mapping holds file bytes [offset, offset + size).

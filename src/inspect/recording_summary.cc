@@ -469,26 +469,26 @@ Result<json> summarize_recording(const RecordingReader& reader, const SummaryOpt
   }
   s["execs"] = execs;
 
-  json files = {{"exe", 0},   {"library", 0},    {"vdso", 0},
-                {"debug", 0}, {"gdb-script", 0}, {"other", 0}};
-  for (const auto& b : reader.blobs()) {
-    if (b.kind == "file") {
-      std::string role = str(pick_string(b.meta, "role"), "other");
-      files[files.contains(role) ? role : "other"] =
-          files[files.contains(role) ? role : "other"].get<int>() + 1;
-    }
-  }
-  s["bundled_files"] = files;
   // What the bytes on disk hold: the bundled files and the memory images are a fixed cost
   // (a large executable dominates a short or idle recording); the events grow with time.
+  json files = {{"exe", 0},   {"library", 0},    {"vdso", 0},
+                {"debug", 0}, {"gdb-script", 0}, {"other", 0}};
   uint64_t file_bytes = 0, memory_bytes = 0;
   for (const auto& b : reader.blobs()) {
     uint64_t stored = 0;
     for (const auto& p : b.pieces) {
       stored += kChunkHeaderSize + p.header.stored_size;
     }
-    (b.kind == "file" ? file_bytes : memory_bytes) += stored;
+    if (b.kind == "file") {
+      std::string role = str(pick_string(b.meta, "role"), "other");
+      json& count = files[files.contains(role) ? role : "other"];
+      count = count.get<int>() + 1;
+      file_bytes += stored;
+    } else {
+      memory_bytes += stored;
+    }
   }
+  s["bundled_files"] = files;
   uint64_t total = reader.file_size();
   s["size_breakdown"] = {{"files", file_bytes},
                          {"memory", memory_bytes},

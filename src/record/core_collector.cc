@@ -269,35 +269,13 @@ Result<std::vector<CoreMapping>> read_core_mappings(pid_t pid) {
 }
 
 Result<CoreMemoryReader> proc_mem_reader(pid_t pid) {
-  auto fd = std::make_shared<UniqueFd>(
-      ::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!*fd && errno == EACCES) {
-    // Without CAP_DAC_OVERRIDE next to a target of another uid: process_vm_readv needs
-    // only the right to trace (the pages the target cannot read itself stay out).
-    auto mem = std::make_shared<TargetMemory>(pid);
-    return CoreMemoryReader([mem](uint64_t addr, std::span<uint8_t> out) -> size_t {
-      return mem->read_into(addr, out.data(), out.size());
-    });
-  }
-  if (!*fd) {
-    return fail_errno(errno, "cannot open the memory of process {}", pid);
-  }
-  return CoreMemoryReader([fd](uint64_t addr, std::span<uint8_t> out) -> size_t {
-    size_t done = 0;
-    while (done < out.size()) {
-      // Addresses above 2^63 (vsyscall) do not fit off_t; pread64 on /proc/PID/mem
-      // takes them as unsigned, so the cast is what the kernel expects.
-      ssize_t n = ::pread(fd->get(), out.data() + done, out.size() - done,
-                          static_cast<off_t>(addr + done));
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        break;
-      }
-      done += static_cast<size_t>(n);
-    }
-    return done;
+  // process_vm_readv needs only the right to trace, so this also works for a tracer
+  // without CAP_DAC_OVERRIDE next to a target of another uid, whose /proc/PID/mem it may
+  // not open; TargetMemory reads the pages the target cannot read itself from that file
+  // when it can.
+  auto mem = std::make_shared<TargetMemory>(pid);
+  return CoreMemoryReader([mem](uint64_t addr, std::span<uint8_t> out) -> size_t {
+    return mem->read_into(addr, out.data(), out.size());
   });
 }
 

@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <optional>
 #include <sstream>
 
 #include "common/files.h"
 #include "common/unique_fd.h"
+#include "tracee/proc_info.h"
 #include "tracee/target_memory.h"
 
 namespace rwd {
@@ -102,45 +102,6 @@ bool parse_map_line(const std::string& line, CoreMapping& m) {
   return true;
 }
 
-// The auxiliary vector the kernel put on the initial stack: at `startstack`, argc, then
-// argv and envp (each ending in NULL), then (type, value) pairs up to AT_NULL.
-Result<std::string> auxv_from_stack(pid_t pid, uint64_t startstack) {
-  TargetMemory mem(pid);
-  auto word = [&](uint64_t at) -> std::optional<uint64_t> {
-    uint64_t v = 0;
-    return mem.read_into(at, &v, sizeof v) == sizeof v ? std::optional(v) : std::nullopt;
-  };
-  auto argc = word(startstack);
-  if (startstack == 0 || !argc || *argc > (1u << 20)) {
-    return fail("cannot find the auxiliary vector of process {} (no readable /proc/{}/auxv "
-                "nor initial stack)",
-                pid, pid);
-  }
-  uint64_t at = startstack + 8 * (1 + *argc + 1);
-  for (int n = 0; n < (1 << 20); ++n, at += 8) {  // envp
-    auto p = word(at);
-    if (!p) {
-      return fail("cannot read the environment pointers of process {}", pid);
-    }
-    if (*p == 0) {
-      break;
-    }
-  }
-  std::string auxv;
-  for (at += 8; auxv.size() < 4096; at += 16) {
-    auto type = word(at), value = word(at + 8);
-    if (!type || !value) {
-      return fail("cannot read the auxiliary vector of process {}", pid);
-    }
-    auxv.append(reinterpret_cast<const char*>(&*type), 8);
-    auxv.append(reinterpret_cast<const char*>(&*value), 8);
-    if (*type == 0) {  // AT_NULL
-      return auxv;
-    }
-  }
-  return fail("the auxiliary vector of process {} has no end", pid);
-}
-
 }  // namespace
 
 Result<CoreProcess> collect_core_process(pid_t pid) {
@@ -162,7 +123,7 @@ Result<CoreProcess> collect_core_process(pid_t pid) {
   std::istringstream rest(stat->substr(close + 1));
   std::vector<std::string> f;
   std::string w;
-  while (rest >> w && f.size() < 26) {
+  while (rest >> w && f.size() < 20) {
     f.push_back(w);
   }
   if (f.size() < 17) {
@@ -186,12 +147,7 @@ Result<CoreProcess> collect_core_process(pid_t pid) {
     std::replace(cmdline->begin(), cmdline->end(), '\0', ' ');
     p.args = std::move(*cmdline);
   }
-  auto auxv = read_file(dir + "/auxv");
-  if (!auxv && auxv.error().sys_errno == EACCES && f.size() >= 26) {
-    // Mode 0400: a tracer without CAP_DAC_OVERRIDE next to a target of another uid.
-    // The kernel's copy is also on the initial stack, after argv and envp.
-    auxv = auxv_from_stack(pid, std::strtoull(f[25].c_str(), nullptr, 10));  // startstack
-  }
+  auto auxv = read_auxv(pid);
   if (!auxv) {
     return std::unexpected(auxv.error());
   }

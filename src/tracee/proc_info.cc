@@ -7,8 +7,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
+#include <optional>
+#include <sstream>
 
 #include "common/files.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 
@@ -188,7 +192,76 @@ Result<std::string> read_link(pid_t pid, std::string_view file) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-Result<std::string> read_auxv(pid_t pid) { return read_file(proc_path(pid, "auxv")); }
+namespace {
+
+// The auxiliary vector the kernel put on the initial stack: at `startstack`, argc, then
+// argv and envp (each ending in NULL), then (type, value) pairs up to AT_NULL.
+Result<std::string> auxv_from_stack(pid_t pid, uint64_t startstack) {
+  TargetMemory mem(pid);
+  auto word = [&](uint64_t at) -> std::optional<uint64_t> {
+    uint64_t v = 0;
+    return mem.read_into(at, &v, sizeof v) == sizeof v ? std::optional(v) : std::nullopt;
+  };
+  auto argc = word(startstack);
+  if (startstack == 0 || !argc || *argc > (1u << 20)) {
+    return fail("cannot find the auxiliary vector of process {} (no readable /proc/{}/auxv "
+                "nor initial stack)",
+                pid, pid);
+  }
+  uint64_t at = startstack + 8 * (1 + *argc + 1);
+  for (int n = 0; n < (1 << 20); ++n, at += 8) {  // envp
+    auto p = word(at);
+    if (!p) {
+      return fail("cannot read the environment pointers of process {}", pid);
+    }
+    if (*p == 0) {
+      break;
+    }
+  }
+  std::string auxv;
+  for (at += 8; auxv.size() < 4096; at += 16) {
+    auto type = word(at), value = word(at + 8);
+    if (!type || !value) {
+      return fail("cannot read the auxiliary vector of process {}", pid);
+    }
+    auxv.append(reinterpret_cast<const char*>(&*type), 8);
+    auxv.append(reinterpret_cast<const char*>(&*value), 8);
+    if (*type == 0) {  // AT_NULL
+      return auxv;
+    }
+  }
+  return fail("the auxiliary vector of process {} has no end", pid);
+}
+
+// Field 28 of /proc/PID/stat, the address of argc on the initial stack (0 when hidden).
+std::optional<uint64_t> read_start_stack(pid_t pid) {
+  auto stat = read_file(proc_path(pid, "stat"));
+  size_t close = stat ? stat->rfind(')') : std::string::npos;
+  if (close == std::string::npos) {
+    return std::nullopt;
+  }
+  std::istringstream fields(stat->substr(close + 1));  // from field 3, the state
+  std::string f;
+  for (int n = 3; fields >> f; ++n) {
+    if (n == 28) {
+      return std::strtoull(f.c_str(), nullptr, 10);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::string> read_auxv(pid_t pid) {
+  auto auxv = read_file(proc_path(pid, "auxv"));
+  if (auxv || auxv.error().sys_errno != EACCES) {
+    return auxv;
+  }
+  // Mode 0400: a tracer without CAP_DAC_OVERRIDE next to a target of another uid. The
+  // kernel's copy is also on the initial stack, after argv and envp.
+  auto start = read_start_stack(pid);
+  return start ? auxv_from_stack(pid, *start) : auxv;
+}
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 

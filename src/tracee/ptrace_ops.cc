@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -196,9 +197,71 @@ Result<int64_t> inject_syscall(pid_t tid, uint64_t site, int64_t nr,
   return inject_syscall(tid, InjectionSite{site, 0}, nr, args, deferred_signal);
 }
 
+namespace {
+
+// Whether the signal at this signal-delivery stop is a fault of the instruction the
+// thread stands on (a SIGSEGV, SIGBUS, SIGILL or SIGFPE the kernel raised with its fault
+// code): such a signal is dropped rather than kept for later, because the instruction
+// raises it again, with the same siginfo, once the thread runs. Injected later instead,
+// from a stop that is not a signal-delivery stop, it would arrive as a plain SI_KERNEL
+// signal without its code and address.
+bool refaults(pid_t tid, int sig) {
+  if (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE) {
+    return false;
+  }
+  siginfo_t si{};
+  return ::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &si) == 0 && si.si_code > 0 &&
+         si.si_code != SI_KERNEL;
+}
+
+// At a fork, vfork or clone event stop the call is still under way, and its return
+// value would replace an injected call's number on the way out to user space. Such a
+// call is run to its syscall-exit stop first (its child exists already).
+Status finish_process_creation(pid_t tid, const user_regs_struct& r, int* deferred_signal) {
+  int64_t nr = static_cast<int64_t>(r.orig_rax);
+  bool creating = nr == SYS_fork || nr == SYS_vfork || nr == SYS_clone || nr == SYS_clone3;
+  if (!creating || r.rax != static_cast<uint64_t>(-ENOSYS)) {
+    return ok();
+  }
+  __ptrace_syscall_info info{};
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
+      info.op != PTRACE_SYSCALL_INFO_NONE) {
+    return ok();  // a syscall stop: not inside the call's event
+  }
+  for (int tries = 0; tries < 16; ++tries) {
+    if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
+      return fail_errno(errno, "cannot finish the fork in thread {}", tid);
+    }
+    auto st = wait_thread(tid, std::chrono::seconds(2));
+    if (!st) {
+      return std::unexpected(st.error());
+    }
+    if (!st->stopped()) {
+      return fail("thread {} ended in a fork", tid);
+    }
+    if (st->is_syscall_stop()) {
+      return ok();
+    }
+    int sig = st->stop_signal();
+    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
+      *deferred_signal = sig;
+    }
+  }
+  return fail("thread {} did not finish its fork", tid);
+}
+
+}  // namespace
+
 Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
                                std::array<uint64_t, 6> args, int* deferred_signal) {
   auto saved = get_regs(tid);
+  if (!saved) {
+    return std::unexpected(saved.error());
+  }
+  if (auto s = finish_process_creation(tid, *saved, deferred_signal); !s) {
+    return std::unexpected(s.error());
+  }
+  saved = get_regs(tid);
   if (!saved) {
     return std::unexpected(saved.error());
   }
@@ -251,7 +314,8 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
       }
       continue;
     }
-    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
+    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr &&
+        !refaults(tid, sig)) {
       *deferred_signal = sig;  // keep it for the caller; resume without it
     }
   }

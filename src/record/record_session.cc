@@ -27,7 +27,9 @@ namespace rwd {
 
 namespace {
 
+// Forks are followed only to undo, in the child, what it inherited from rewind.
 constexpr long kTraceOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+                               PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
                                PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
 // Pending events are written at least this often, so a recorder killed mid-way loses
 // little.
@@ -596,6 +598,9 @@ void RecordSession::resume(Thread& t) {
   }
   int sig = t.pending_signal;
   t.pending_signal = 0;
+  if (sig != 0) {
+    t.segv_mask = Thread::SegvMask::kUnknown;  // a handler's sa_mask may add SIGSEGV
+  }
   long rc;
   if (t.group_stop) {
     rc = ::ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
@@ -638,6 +643,9 @@ void RecordSession::detach_all() {
         int sig = st.stop_signal();
         if (st.ptrace_event() == 0 && !st.is_syscall_stop()) {
           t->pending_signal = sig;  // a signal on its way: deliver it on detach
+        } else if (st.ptrace_event() == PTRACE_EVENT_FORK ||
+                   st.ptrace_event() == PTRACE_EVENT_VFORK) {
+          on_event_stop(*t, st.ptrace_event(), sig);  // the child goes free first
         }
       } else {
         t->stopped = false;

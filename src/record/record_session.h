@@ -119,6 +119,15 @@ class RecordSession {
     // Past a successful exec, before its syscall-exit stop: the new image's snapshot is
     // taken there.
     bool exec_pending = false;
+    // Whether SIGSEGV is blocked in its signal mask, as far as rewind knows (see
+    // undo_forced_segv): read after the calls that change the mask, unknown after a
+    // signal handler was entered.
+    enum class SegvMask : uint8_t { kUnknown, kUnblocked, kBlocked };
+    SegvMask segv_mask = SegvMask::kUnknown;
+    // The signal recorded at its current stop, until the next stop (see on_signal_stop).
+    std::optional<siginfo_t> delivering;
+    // In a vfork: its data mappings as they were at the call (see capture_kernel_changes).
+    std::vector<MemoryBytes> before_vfork;
 
     // Resumed past its exit stop: it never stops again, only dies. A leader that left
     // first (pthread_exit in main) stays a zombie until the last other thread is gone,
@@ -150,12 +159,18 @@ class RecordSession {
   void on_syscall_stop(Thread& t);
   void on_signal_stop(Thread& t, int sig);
   void on_event_stop(Thread& t, int event, int sig);
+  void release_child_process(pid_t child, bool own_memory);
+  bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
+  void undo_forced_segv(Thread& t);
+  void note_signal_mask(Thread& t);
   void record_point(Thread& t, PointReason reason, const siginfo_t* si,
                     const user_regs_struct* regs = nullptr);
   void capture_mapped_file(Event& e);
   // What the kernel changed in file mappings during syscall `e` (see the .cc).
   void capture_kernel_changes(Event& e);
+  bool shares_stack_until_exec(const Event& e) const;
+  std::vector<MemoryBytes> read_data_mappings();
   std::optional<std::string> mapped_file_key(int fd) const;
   void note_mapped_file(int fd);
 
@@ -239,6 +254,8 @@ class RecordSession {
   // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only
   // once it is installed.
   std::optional<OrphanGuard> orphan_guard_;
+  // Child processes of the target whose first stop came before the fork event.
+  std::set<pid_t> early_children_;
   // Files mapped at some time ("dev inode"), read from /proc/PID/maps at the first write
   // to a regular file; writes to other files change no mapping.
   std::optional<std::set<std::string>> mapped_files_;

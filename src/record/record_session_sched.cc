@@ -42,6 +42,13 @@ constexpr auto kInterruptGrace = 100ms;
 constexpr auto kBlockThreshold = 1ms;
 // Largest file mapping whose contents are saved for replay.
 constexpr uint64_t kMaxMappedCapture = 64ull << 20;
+// What a vfork child can have written on its parent's stack: this much below the stack
+// pointer, and up to this much in all.
+constexpr uint64_t kVforkStackBelow = 64ull << 10;
+constexpr uint64_t kVforkStackCapture = 1ull << 20;
+// The data mappings compared before and after a vfork, at most.
+constexpr uint64_t kVforkDataCapture = 16ull << 20;
+constexpr size_t kPageSize = 4096;
 
 constexpr int kRseqUnregister = 1;
 
@@ -261,7 +268,81 @@ bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
   }
   record(e);
   ++rdtsc_count_;
+  if (t.segv_mask != Thread::SegvMask::kUnblocked) {
+    undo_forced_segv(t);
+  }
   return true;
+}
+
+// A trapped rdtsc raises SIGSEGV as a fault, which the kernel forces through: in a thread
+// that blocks SIGSEGV it unblocks it and resets the process's SIGSEGV action (rewind's
+// orphan guard, in front of the program's action) to the default, before rewind sees the
+// fault. Left so, the program would find SIGSEGV unblocked, and should rewind die, the
+// next trapped rdtsc in any thread would kill it. Whether that happened shows in the
+// action (the guard's handler is always installed): the guard goes back and SIGSEGV into
+// the thread's mask.
+void RecordSession::undo_forced_segv(Thread& t) {
+  if (!orphan_guard_) {
+    return;
+  }
+  bool reset = t.segv_mask == Thread::SegvMask::kBlocked;
+  if (!reset) {
+    auto status = read_status(pid_);
+    if (!status) {
+      return;
+    }
+    reset = (status->sig_caught & (1ull << (SIGSEGV - 1))) == 0;
+  }
+  if (!reset) {
+    t.segv_mask = Thread::SegvMask::kUnblocked;
+    return;
+  }
+  int deferred = 0;
+  if (auto s = orphan_guard_->reinstate(t.tid, SIGSEGV, &deferred); !s) {
+    warn_once("segv-reset",
+              fmt::format("an rdtsc in thread {}, which blocks SIGSEGV, reset the SIGSEGV "
+                          "action, and rewind could not put it back: {}",
+                          t.tid, s.error().message));
+  }
+  uint64_t mask = 0;
+  if (::ptrace(PTRACE_GETSIGMASK, t.tid, sizeof mask, &mask) == 0) {
+    mask |= 1ull << (SIGSEGV - 1);
+    ::ptrace(PTRACE_SETSIGMASK, t.tid, sizeof mask, &mask);
+  }
+  t.segv_mask = Thread::SegvMask::kBlocked;
+  if (deferred != 0 && t.pending_signal == 0) {
+    t.pending_signal = deferred;
+  }
+}
+
+// At a syscall's exit: after the calls that change the signal mask, what it now says of
+// SIGSEGV (sigsuspend and the p-variants of the waits put their mask back later, when
+// the signal handler returns: unknown until then).
+void RecordSession::note_signal_mask(Thread& t) {
+  switch (t.syscall.sysno) {
+    case SYS_rt_sigprocmask:
+    case SYS_rt_sigreturn:
+    case SYS_execve:
+    case SYS_execveat: {
+      uint64_t mask = 0;
+      if (::ptrace(PTRACE_GETSIGMASK, t.tid, sizeof mask, &mask) != 0) {
+        t.segv_mask = Thread::SegvMask::kUnknown;
+      } else {
+        t.segv_mask = (mask & (1ull << (SIGSEGV - 1))) != 0 ? Thread::SegvMask::kBlocked
+                                                            : Thread::SegvMask::kUnblocked;
+      }
+      return;
+    }
+    case SYS_rt_sigsuspend:
+    case SYS_pselect6:
+    case SYS_ppoll:
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2:
+      t.segv_mask = Thread::SegvMask::kUnknown;
+      return;
+    default:
+      return;
+  }
 }
 
 void RecordSession::capture_mapped_file(Event& e) {
@@ -449,6 +530,48 @@ void RecordSession::note_mapped_file(int fd) {
   }
 }
 
+// vfork(), and the clones that suspend the caller in the same way (posix_spawn's):
+// the child shares the caller's memory until it execs or exits.
+bool RecordSession::shares_stack_until_exec(const Event& e) const {
+  constexpr uint64_t kVforkFlags = CLONE_VM | CLONE_VFORK;
+  uint64_t flags = 0;
+  if (e.sysno == SYS_vfork) {
+    return true;
+  }
+  if (e.sysno == SYS_clone) {
+    flags = e.args[0];
+  } else if (e.sysno != SYS_clone3 || !mem_ ||
+             mem_->read_into(e.args[0], &flags, sizeof flags) != sizeof flags) {
+    return false;
+  }
+  return (flags & kVforkFlags) == kVforkFlags && (flags & CLONE_THREAD) == 0;
+}
+
+// The writable private mappings of files (the programs' and libraries' data, with the
+// GOT) and the anonymous ones right after them (their bss), up to kVforkDataCapture.
+std::vector<MemoryBytes> RecordSession::read_data_mappings() {
+  std::vector<MemoryBytes> out;
+  auto maps = read_maps(pid_);
+  if (!maps || !mem_) {
+    return out;
+  }
+  uint64_t total = 0;
+  uint64_t file_end = 0;  // end of the last writable file mapping
+  for (const auto& m : *maps) {
+    bool data = m.writable() && !m.shared() && (m.is_file() || (m.path.empty() && m.start == file_end));
+    file_end = m.writable() && m.is_file() ? m.end : 0;
+    if (!data || total + m.size() > kVforkDataCapture) {
+      continue;
+    }
+    std::string bytes;
+    if (mem_->read(m.start, m.size(), bytes) && bytes.size() == m.size()) {
+      total += m.size();
+      out.push_back({m.start, std::move(bytes)});
+    }
+  }
+  return out;
+}
+
 void RecordSession::capture_kernel_changes(Event& e) {
   if (!mem_ || e.result < 0) {
     return;
@@ -462,7 +585,57 @@ void RecordSession::capture_kernel_changes(Event& e) {
     }
     return *maps_now;
   };
-  if (e.sysno == SYS_madvise) {
+  if (shares_stack_until_exec(e)) {
+    // A vfork child runs in the caller's memory, on its stack, until it execs or exits,
+    // which is before the call returns here. Replay runs no child: it gets what the child
+    // left on the stack (its frames below the stack pointer, the locals it set above),
+    // from a window around the stack pointer to the end of the stack, and the pages of
+    // the data mappings that changed during the call (lazy binding fills in the GOT
+    // entries of the functions only the child called, execve's say).
+    auto regs = get_regs(e.tid);
+    for (const auto& m : maps()) {
+      if (regs && m.start <= regs->rsp && regs->rsp < m.end) {
+        uint64_t below = std::min<uint64_t>(regs->rsp - m.start, kVforkStackBelow);
+        uint64_t lo = regs->rsp - below;
+        ranges.push_back({lo, std::min(m.end, lo + kVforkStackCapture) - lo});
+      }
+    }
+    // posix_spawn's child runs on a stack of its own, which the caller unmaps later.
+    uint64_t stack_lo = 0, stack_hi = 0;
+    if (e.sysno == SYS_clone && e.args[1] != 0) {
+      stack_hi = e.args[1];
+      stack_lo = stack_hi - std::min<uint64_t>(stack_hi, kVforkStackBelow);
+    } else if (e.sysno == SYS_clone3) {
+      uint64_t stack[2] = {};  // clone_args.stack, clone_args.stack_size
+      if (mem_->read_into(e.args[0] + 40, stack, sizeof stack) == sizeof stack) {
+        stack_lo = stack[0];
+        stack_hi = stack[0] + std::min(stack[1], kVforkStackCapture);
+      }
+    }
+    for (const auto& m : maps()) {
+      if (stack_lo < stack_hi && m.start < stack_hi && stack_lo < m.end) {
+        uint64_t lo = std::max(stack_lo, m.start);
+        ranges.push_back({lo, std::min(stack_hi, m.end) - lo});
+      }
+    }
+    auto it = threads_.find(static_cast<pid_t>(e.tid));
+    if (it != threads_.end()) {
+      for (const auto& before : it->second->before_vfork) {
+        std::string now;
+        if (!mem_->read(before.addr, before.bytes.size(), now) ||
+            now.size() != before.bytes.size()) {
+          continue;
+        }
+        for (size_t at = 0; at < now.size(); at += kPageSize) {
+          size_t len = std::min<size_t>(kPageSize, now.size() - at);
+          if (now.compare(at, len, before.bytes, at, len) != 0) {
+            e.outputs.push_back({before.addr + at, now.substr(at, len)});
+          }
+        }
+      }
+      it->second->before_vfork.clear();
+    }
+  } else if (e.sysno == SYS_madvise) {
     uint64_t advice = e.args[2];
     if (advice != MADV_DONTNEED && advice != MADV_REMOVE && advice != kMadvDontneedLocked) {
       return;
@@ -641,6 +814,17 @@ void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
     if (!regs || !inside(*regs) || restart_pending(*regs)) {
       continue;
     }
+    // A step trap is a fault, which the kernel forces through: in a thread that blocks
+    // SIGTRAP it would unblock it and reset the process's SIGTRAP action to the default.
+    // SIGTRAP is let through while rewind steps.
+    constexpr uint64_t kTrapBit = 1ull << (SIGTRAP - 1);
+    uint64_t mask = 0;
+    bool trap_blocked = ::ptrace(PTRACE_GETSIGMASK, tid, sizeof mask, &mask) == 0 &&
+                        (mask & kTrapBit) != 0;
+    if (trap_blocked) {
+      uint64_t stepping_mask = mask & ~kTrapBit;
+      ::ptrace(PTRACE_SETSIGMASK, tid, sizeof stepping_mask, &stepping_mask);
+    }
     for (int step = 0; step < 100000 && regs && inside(*regs); ++step) {
       if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
         break;
@@ -658,6 +842,9 @@ void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
         t->pending_signal = sig;  // delivered when the thread next runs
       }
       regs = get_regs(tid);
+    }
+    if (trap_blocked) {
+      ::ptrace(PTRACE_SETSIGMASK, tid, sizeof mask, &mask);
     }
     if (regs && inside(*regs)) {
       warn_once("vdso-busy", fmt::format("thread {} was inside the vDSO when rewind attached "

@@ -1,6 +1,7 @@
 // RecordSession's handling of ptrace stops: syscalls, signals, clone/exec/exit events.
 // The session's setup, loop and teardown are in record_session.cc.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include "tracee/signals.h"
 #include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
+#include "tracee/vdso_patch.h"
 
 namespace rwd {
 
@@ -61,6 +63,12 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   }
   auto it = threads_.find(tid);
   if (it == threads_.end()) {
+    if (auto st = read_status(tid); st && st->tgid != pid_) {
+      // A child process whose first stop arrived before its parent's fork event: it
+      // waits, stopped, for that event to let it go (release_child_process).
+      early_children_.insert(tid);
+      return;
+    }
     // A new thread whose stop arrived before its parent's clone event.
     auto t = std::make_unique<Thread>();
     t->tid = tid;
@@ -71,6 +79,9 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
+  if (status.is_syscall_stop() || status.ptrace_event() != 0) {
+    t.delivering.reset();
+  }
   note_resumed_after_step(t);
   int sig = status.stop_signal();
   int event = status.ptrace_event();
@@ -132,6 +143,9 @@ void RecordSession::on_syscall_stop(Thread& t) {
         regs->orig_rax = static_cast<uint64_t>(-1);
         set_regs(t.tid, *regs);
       }
+    }
+    if (shares_stack_until_exec(e)) {
+      t.before_vfork = read_data_mappings();
     }
     on_owner_syscall_entry(t);
     const SyscallInfo* si = syscall_info(e.sysno);
@@ -198,6 +212,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (e.sysno == SYS_rt_sigaction && e.result == 0) {
     keep_orphan_guard(t, e);  // before the outputs are read: oldact is rewritten
   }
+  note_signal_mask(t);
   // restart_syscall writes what the call it continues writes.
   const SyscallInfo* outputs_of = si;
   std::array<uint64_t, 6> output_args = e.args;
@@ -308,7 +323,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
                               "are not recorded",
                               child));
         threads_.erase(child);
-        ::ptrace(PTRACE_DETACH, child, nullptr, nullptr);
+        release_child_process(child, !clone_shares_memory(t.tid));
         return;
       }
       if (!threads_.count(child)) {
@@ -329,6 +344,14 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       }
       return;
     }
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+      // Child processes are not recorded (their fork returns the recorded pid in
+      // replay); they are traced only for as long as it takes to undo what they
+      // inherited from rewind.
+      ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
+      release_child_process(static_cast<pid_t>(msg), event == PTRACE_EVENT_FORK);
+      return;
     case PTRACE_EVENT_EXEC: {
       // The thread that called exec, under its old tid (the leader's tid from now on):
       // replay runs that thread to its execve.
@@ -451,6 +474,17 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
     t.pending_signal = 0;
     return;
   }
+  if (t.delivering && t.delivering->si_signo == sig && si.si_code == SI_KERNEL &&
+      t.delivering->si_code != SI_KERNEL) {
+    // The signal recorded at this thread's last stop, which rewind ran syscalls in (at
+    // attach, say) before letting the signal through: the kernel sends a signal resumed
+    // with from a syscall stop anew, as a plain SI_KERNEL one. The same signal: it gets
+    // its own siginfo back and is not recorded twice.
+    ::ptrace(PTRACE_SETSIGINFO, t.tid, nullptr, &*t.delivering);
+    t.delivering.reset();
+    t.pending_signal = sig;
+    return;
+  }
   bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP;
   if (mode_ == Mode::kRecording && !(fault && si.si_code > 0) && !is_stop_signal(sig) &&
       sig != SIGCONT) {
@@ -468,6 +502,7 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
   }
   e.fatal = mode_ == Mode::kRecording && signal_is_fatal(sig);
   t.pending_signal = sig;
+  t.delivering = si;
   record(e);
   if (e.fatal) {
     t.fatal_siginfo = si;
@@ -483,6 +518,77 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
     capture_final_core("crash", &t);
     finish("crash");
   }
+}
+
+// A process the target created inherits rewind's changes to it: rdtsc trapped in its
+// thread (PR_SET_TSC survives fork and exec, and after an exec no guard catches the
+// fault, so the new program would die at its first rdtsc), the orphan guard as its
+// SIGSEGV and SIGTRAP action, and the vDSO clock functions turned into syscalls. Its
+// first stop (ptrace follows forks so that there is one) is where rewind takes those
+// back before detaching: all of them in a child with its own copy of memory, only the
+// trapping (per thread) in one that shares the target's memory (vfork, clone with
+// CLONE_VM), where the rest is still the target's.
+void RecordSession::release_child_process(pid_t child, bool own_memory) {
+  if (child <= 0) {
+    return;
+  }
+  if (!early_children_.erase(child)) {
+    auto st = wait_thread(child, std::chrono::seconds(2));
+    if (!st || !st->stopped()) {
+      // Gone already (killed, say), or never reported: nothing of rewind's is left in it
+      // that its own exit does not clear.
+      spdlog::debug("child process {} of pid {} did not stop after its creation", child,
+                    pid_);
+      return;
+    }
+  }
+  int deferred = 0;
+  std::string left;
+  if (tsc_trapped_) {
+    auto rc = inject_syscall(child, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
+                             &deferred);
+    if (!rc || *rc != 0) {
+      left = "rdtsc trapped";
+    }
+  }
+  if (own_memory) {
+    if (!vdso_patches_.empty() && !revert_patches(child, vdso_patches_)) {
+      left += left.empty() ? "" : ", ";
+      left += "the vDSO clock functions patched";
+    }
+    if (orphan_guard_) {
+      int guard_deferred = 0;
+      if (!orphan_guard_->remove(child, &guard_deferred)) {
+        left += left.empty() ? "" : ", ";
+        left += "the orphan guard installed";
+      }
+      deferred = deferred != 0 ? deferred : guard_deferred;
+    }
+  }
+  if (!left.empty()) {
+    warn_once(fmt::format("child-left-{}", child),
+              fmt::format("child process {} of the target keeps {} (rewind could not take "
+                          "it back before letting the child go)",
+                          child, left));
+  }
+  ::ptrace(PTRACE_DETACH, child, nullptr, reinterpret_cast<void*>(static_cast<long>(deferred)));
+}
+
+// Whether the clone() that thread `tid` stands in (at its clone event stop) shares the
+// caller's memory; true when that cannot be told, which leaves the memory alone.
+bool RecordSession::clone_shares_memory(pid_t tid) {
+  auto regs = get_regs(tid);
+  if (!regs) {
+    return true;
+  }
+  uint64_t flags = 0;
+  if (regs->orig_rax == SYS_clone) {
+    flags = regs->rdi;
+  } else if (regs->orig_rax != SYS_clone3 || !mem_ ||
+             mem_->read_into(regs->rdi, &flags, sizeof flags) != sizeof flags) {
+    return true;
+  }
+  return (flags & CLONE_VM) != 0;
 }
 
 }  // namespace rwd

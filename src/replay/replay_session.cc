@@ -390,6 +390,30 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
   if (e.type == EventType::kPoint) {
     return run_to_point(t, e, request);
   }
+  if (e.type != EventType::kRdtsc) {
+    return run_to_event(t, e, request);
+  }
+  // A trapped rdtsc in a thread that blocks SIGSEGV would be forced through: the kernel
+  // would unblock SIGSEGV and reset its action (in the recording, rewind put both back).
+  // The run to the rdtsc lets SIGSEGV through instead; the thread makes no syscall on
+  // the way that could see its mask.
+  constexpr uint64_t kSegvBit = 1ull << (SIGSEGV - 1);
+  uint64_t mask = 0;
+  bool blocked = ::ptrace(PTRACE_GETSIGMASK, t.real, sizeof mask, &mask) == 0 &&
+                 (mask & kSegvBit) != 0;
+  if (blocked) {
+    uint64_t running = mask & ~kSegvBit;
+    ::ptrace(PTRACE_SETSIGMASK, t.real, sizeof running, &running);
+  }
+  auto stop = run_to_event(t, e, request);
+  if (blocked && t.alive) {
+    ::ptrace(PTRACE_SETSIGMASK, t.real, sizeof mask, &mask);
+  }
+  return stop;
+}
+
+Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const Event& e,
+                                                               const RunRequest& request) {
   bool stepping = request.step_tid == t.tid;
   for (;;) {
     auto over = arm_for_run(t, request.stops, std::nullopt);

@@ -223,6 +223,7 @@ class ReplaySession {
   bool needs_run(const Thread& t, const Event& e) const;
   // Runs the event's thread until the event's trigger, stopping early for the request.
   Result<SegmentStop> run_segment(Thread& t, const Event& e, const RunRequest& request);
+  Result<SegmentStop> run_to_event(Thread& t, const Event& e, const RunRequest& request);
   Result<SegmentStop> run_to_point(Thread& t, const Event& e, const RunRequest& request);
   Result<bool> run_to_point_in_process(Thread& t, const Event& e, const user_regs_struct& want);
   // Applies the event with its thread at the trigger.

@@ -103,10 +103,22 @@ Result<KernelSigaction> get_action(pid_t tid, const InjectionSite& site, int sig
   return action;
 }
 
+// The action that puts the guard in front of the program's: the guard takes the
+// program's flags and mask, so that the kernel delivers to it as it would to the program
+// (same stack, same blocked signals).
+KernelSigaction guard_action(uint64_t base, const Guarded& g, const KernelSigaction& program) {
+  KernelSigaction guard = program;
+  guard.handler = base + code_offset(g.handler);
+  guard.flags |= SA_SIGINFO;
+  if ((guard.flags & kSaRestorer) == 0) {
+    guard.flags |= kSaRestorer;
+    guard.restorer = base + code_offset(rwd_orphan_guard_restorer);
+  }
+  return guard;
+}
+
 // Makes the guard's handler the action for g.sig, with the program's action saved in the
-// data page for the guard to pass the signal on to; returns the program's action. The guard takes the program's flags and
-// mask, so that the kernel delivers to it as it would to the program (same stack, same
-// blocked signals).
+// data page for the guard to pass the signal on to; returns the program's action.
 Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base,
                              const Guarded& g, int* deferred_signal) {
   uint64_t scratch = base + kScratchOffset;
@@ -117,14 +129,9 @@ Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base
   if (auto s = write_memory(tid, base + g.program_offset, as_bytes(*program)); !s) {
     return std::unexpected(s.error());
   }
-  KernelSigaction guard = *program;
-  guard.handler = base + code_offset(g.handler);
-  guard.flags |= SA_SIGINFO;
-  if ((guard.flags & kSaRestorer) == 0) {
-    guard.flags |= kSaRestorer;
-    guard.restorer = base + code_offset(rwd_orphan_guard_restorer);
-  }
-  if (auto s = set_action(tid, site, g.sig, guard, scratch, deferred_signal); !s) {
+  if (auto s = set_action(tid, site, g.sig, guard_action(base, g, *program), scratch,
+                         deferred_signal);
+      !s) {
     return std::unexpected(s.error());
   }
   return *program;
@@ -188,6 +195,15 @@ Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
     return std::unexpected(rc.error());
   }
   return ok();
+}
+
+Status OrphanGuard::reinstate(pid_t tid, int sig, int* deferred_signal) const {
+  auto i = guarded_index(sig);
+  if (!i) {
+    return ok();
+  }
+  return set_action(tid, injection_site(), sig, guard_action(base_, kGuarded[*i], program_[*i]),
+                    base_ + kScratchOffset, deferred_signal);
 }
 
 Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {

@@ -61,6 +61,10 @@ class OrphanGuard {
   // action as the one the guard passes `sig` on to and puts the guard back in front.
   Status rewrap(pid_t tid, int sig, int* deferred_signal);
 
+  // Puts the guard back in front of the program's action for `sig`, which the kernel
+  // reset to the default (a fault forced through while the signal was blocked).
+  Status reinstate(pid_t tid, int sig, int* deferred_signal) const;
+
   // The program's own action for SIGSEGV or SIGTRAP (nullptr for other signals): what
   // the program must see as its action, and what the guard passes the signal on to.
   const KernelSigaction* program_action(int sig) const;

@@ -75,6 +75,13 @@ SUITE = [
     Program("replay_sqlite",
             r"sqlite: 5000 rows, sum 2497500, 19 customers above 490, longest note 25"),
     Program("replay_producer_consumer", r"producer/consumer: 20000 items, sum 200010000"),
+    # Children by fork, vfork and posix_spawn, with and without exec, that execute rdtsc:
+    # rewind takes its rdtsc trapping and its guard back from each.
+    Program("replay_fork_children",
+            r"fork children: \d+ rounds, statuses 77 78 79 80, own SIGSEGV action in the child"),
+    # rdtsc in a thread that blocks SIGSEGV: rewind undoes what the forced fault changes.
+    Program("replay_rdtsc_blocked",
+            r"rdtsc blocked: \d+ rounds, mask kept, every fault recovered, checksum [0-9a-f]+"),
     # Not attached to: a thread that its parent is creating at the moment rewind attaches
     # can be missing from the initial snapshot (about 1 attach in 5 to this program, which
     # creates threads all the time), and replay then stops at that thread's first event.

@@ -26,6 +26,7 @@
 #include "record/record_session.h"
 #include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
+#include "tracee/signals.h"
 #include "tracee/syscall_table.h"
 
 namespace rwd {
@@ -291,7 +292,7 @@ void RecordSession::undo_forced_segv(Thread& t) {
     if (!status) {
       return;
     }
-    reset = (status->sig_caught & (1ull << (SIGSEGV - 1))) == 0;
+    reset = (status->sig_caught & signal_bit(SIGSEGV)) == 0;
   }
   if (!reset) {
     t.segv_mask = Thread::SegvMask::kUnblocked;
@@ -306,7 +307,7 @@ void RecordSession::undo_forced_segv(Thread& t) {
   }
   uint64_t mask = 0;
   if (::ptrace(PTRACE_GETSIGMASK, t.tid, sizeof mask, &mask) == 0) {
-    mask |= 1ull << (SIGSEGV - 1);
+    mask |= signal_bit(SIGSEGV);
     ::ptrace(PTRACE_SETSIGMASK, t.tid, sizeof mask, &mask);
   }
   t.segv_mask = Thread::SegvMask::kBlocked;
@@ -328,7 +329,7 @@ void RecordSession::note_signal_mask(Thread& t) {
       if (::ptrace(PTRACE_GETSIGMASK, t.tid, sizeof mask, &mask) != 0) {
         t.segv_mask = Thread::SegvMask::kUnknown;
       } else {
-        t.segv_mask = (mask & (1ull << (SIGSEGV - 1))) != 0 ? Thread::SegvMask::kBlocked
+        t.segv_mask = (mask & signal_bit(SIGSEGV)) != 0 ? Thread::SegvMask::kBlocked
                                                             : Thread::SegvMask::kUnblocked;
       }
       return;
@@ -719,10 +720,10 @@ nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
   // the attach pause short.
   auto status = read_status(pid_);
   uint64_t wanted = status ? status->sig_caught | status->sig_ignored : ~uint64_t{0};
-  wanted |= 1ull << (SIGCHLD - 1);
+  wanted |= signal_bit(SIGCHLD);
   auto read_all = [&](uint64_t scratch) {
     for (int sig = 1; sig <= 64; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP || (wanted & (1ull << (sig - 1))) == 0) {
+      if (sig == SIGKILL || sig == SIGSTOP || (wanted & signal_bit(sig)) == 0) {
         continue;
       }
       int deferred = 0;
@@ -817,7 +818,7 @@ void RecordSession::step_out_of_vdso(const MapEntry& vdso) {
     // A step trap is a fault, which the kernel forces through: in a thread that blocks
     // SIGTRAP it would unblock it and reset the process's SIGTRAP action to the default.
     // SIGTRAP is let through while rewind steps.
-    constexpr uint64_t kTrapBit = 1ull << (SIGTRAP - 1);
+    constexpr uint64_t kTrapBit = signal_bit(SIGTRAP);
     uint64_t mask = 0;
     bool trap_blocked = ::ptrace(PTRACE_GETSIGMASK, tid, sizeof mask, &mask) == 0 &&
                         (mask & kTrapBit) != 0;

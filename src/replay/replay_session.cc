@@ -397,7 +397,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
   // would unblock SIGSEGV and reset its action (in the recording, rewind put both back).
   // The run to the rdtsc lets SIGSEGV through instead; the thread makes no syscall on
   // the way that could see its mask.
-  constexpr uint64_t kSegvBit = 1ull << (SIGSEGV - 1);
+  constexpr uint64_t kSegvBit = signal_bit(SIGSEGV);
   uint64_t mask = 0;
   bool blocked = ::ptrace(PTRACE_GETSIGMASK, t.real, sizeof mask, &mask) == 0 &&
                  (mask & kSegvBit) != 0;

@@ -186,6 +186,7 @@ class RecordSession {
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
   void note_interrupted_calls();
+  int64_t restarted_call(const user_regs_struct& regs);
   void reap_child();
   void undo_replay_support();
   nlohmann::json read_signal_actions(pid_t tid);

@@ -302,10 +302,39 @@ void RecordSession::note_interrupted_calls() {
   for (auto& [tid, t] : threads_) {
     auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));
     if (regs && static_cast<int64_t>(regs->rax) == kErestartRestartblock) {
-      t->interrupted.emplace(static_cast<int64_t>(regs->orig_rax),
-                             std::array<uint64_t, 6>{regs->rdi, regs->rsi, regs->rdx, regs->r10,
-                                                     regs->r8, regs->r9});
+      int64_t nr = static_cast<int64_t>(regs->orig_rax);
+      if (nr == SYS_restart_syscall) {
+        nr = restarted_call(*regs);
+      }
+      t->interrupted.emplace(nr, std::array<uint64_t, 6>{regs->rdi, regs->rsi, regs->rdx,
+                                                         regs->r10, regs->r8, regs->r9});
     }
+  }
+}
+
+// A thread that was already continuing an interrupted call with restart_syscall when
+// rewind attached (a signal, a stop or an earlier tracer interrupted it before): the
+// kernel keeps which call that is to itself, but the wrapper that made it (glibc's
+// poll, nanosleep, ...) loaded the number just before its `syscall` instruction, and the
+// arguments are still in their registers. restart_syscall when that cannot be told.
+int64_t RecordSession::restarted_call(const user_regs_struct& regs) {
+  unsigned char code[7] = {};  // mov $NR, %eax; syscall (rip is past it)
+  TargetMemory mem(pid_);
+  if (regs.rip < sizeof code ||
+      mem.read_into(regs.rip - sizeof code, code, sizeof code) != sizeof code ||
+      code[0] != 0xb8 || code[5] != 0x0f || code[6] != 0x05) {
+    return SYS_restart_syscall;
+  }
+  uint32_t nr = 0;
+  std::memcpy(&nr, code + 1, sizeof nr);
+  switch (nr) {
+    case SYS_poll:
+    case SYS_nanosleep:
+    case SYS_clock_nanosleep:
+    case SYS_futex:
+      return nr;  // the calls the kernel continues with restart_syscall
+    default:
+      return SYS_restart_syscall;
   }
 }
 
@@ -459,7 +488,7 @@ bool RecordSession::signal_is_fatal(int sig) const {
   if (!st) {
     return false;
   }
-  uint64_t bit = 1ull << (sig - 1);
+  uint64_t bit = signal_bit(sig);
   return !(st->sig_caught & bit) && !(st->sig_ignored & bit);
 }
 

@@ -219,6 +219,13 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   s->start_ = std::chrono::steady_clock::now();
   s->result_.attach_pause_ms =
       std::chrono::duration<double, std::milli>(s->start_ - paused).count();
+  for (auto& [tid, t] : s->threads_) {
+    // A clone under way at attach, which the syscalls rewind ran in its thread finished:
+    // it is not in the log, and its thread is in the snapshot.
+    if (t->new_thread != 0 && !t->in_syscall) {
+      s->release_new_thread(*t);
+    }
+  }
   s->enqueue_all();
   s->start_bundling();
   spdlog::info("recording pid {} ({} threads) into {}; target paused {:.1f} ms for the "

@@ -306,6 +306,9 @@ void RecordSession::note_interrupted_calls() {
       if (nr == SYS_restart_syscall) {
         nr = restarted_call(*regs);
       }
+      if (nr == SYS_restart_syscall) {
+        continue;  // not known: its restart is warned about as unseen
+      }
       t->interrupted.emplace(nr, std::array<uint64_t, 6>{regs->rdi, regs->rsi, regs->rdx,
                                                          regs->r10, regs->r8, regs->r9});
     }

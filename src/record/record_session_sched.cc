@@ -197,7 +197,9 @@ void RecordSession::on_owner_syscall_entry(Thread& t) {
   owner_in_syscall_ = true;
   owner_syscall_since_ = now;
   bool exec = t.syscall.sysno == SYS_execve || t.syscall.sysno == SYS_execveat;
-  if (!run_queue_.empty() && !exec &&
+  // A thread's exit keeps the CPU too, as in schedule(): its tid is cleared for
+  // pthread_join only after its exit stop.
+  if (!run_queue_.empty() && !exec && !ends_thread(t.syscall) &&
       (blocks_right_away(t.syscall) || now - owner_since_ >= kTimeslice)) {
     yield_cpu(t);
   }

@@ -170,6 +170,7 @@ class RecordSession {
   // What the kernel changed in file mappings during syscall `e` (see the .cc).
   void capture_kernel_changes(Event& e);
   bool shares_stack_until_exec(const Event& e) const;
+  std::optional<uint64_t> clone_flags(int64_t sysno, uint64_t arg0) const;
   std::vector<MemoryBytes> read_data_mappings();
   std::optional<std::string> mapped_file_key(int fd) const;
   void note_mapped_file(int fd);

@@ -537,17 +537,24 @@ void RecordSession::note_mapped_file(int fd) {
 // the child shares the caller's memory until it execs or exits.
 bool RecordSession::shares_stack_until_exec(const Event& e) const {
   constexpr uint64_t kVforkFlags = CLONE_VM | CLONE_VFORK;
-  uint64_t flags = 0;
   if (e.sysno == SYS_vfork) {
     return true;
   }
-  if (e.sysno == SYS_clone) {
-    flags = e.args[0];
-  } else if (e.sysno != SYS_clone3 || !mem_ ||
-             mem_->read_into(e.args[0], &flags, sizeof flags) != sizeof flags) {
-    return false;
+  auto flags = clone_flags(e.sysno, e.args[0]);
+  return flags && (*flags & kVforkFlags) == kVforkFlags && (*flags & CLONE_THREAD) == 0;
+}
+
+// The flags of a clone (in its first argument) or clone3 (first in the struct its first
+// argument points to); nullopt for other calls, or when they cannot be read.
+std::optional<uint64_t> RecordSession::clone_flags(int64_t sysno, uint64_t arg0) const {
+  uint64_t flags = 0;
+  if (sysno == SYS_clone) {
+    return arg0;
   }
-  return (flags & kVforkFlags) == kVforkFlags && (flags & CLONE_THREAD) == 0;
+  if (sysno != SYS_clone3 || !mem_ || mem_->read_into(arg0, &flags, sizeof flags) != sizeof flags) {
+    return std::nullopt;
+  }
+  return flags;
 }
 
 // The writable private mappings of files (the programs' and libraries' data, with the

@@ -575,24 +575,22 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
     }
   }
   int deferred = 0;
-  std::string left;
+  std::vector<std::string> left;
   if (tsc_trapped_) {
     auto rc = inject_syscall(child, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                              &deferred);
     if (!rc || *rc != 0) {
-      left = "rdtsc trapped";
+      left.push_back("rdtsc trapped");
     }
   }
   if (own_memory) {
     if (!vdso_patches_.empty() && !revert_patches(child, vdso_patches_)) {
-      left += left.empty() ? "" : ", ";
-      left += "the vDSO clock functions patched";
+      left.push_back("the vDSO clock functions patched");
     }
     if (orphan_guard_) {
       int guard_deferred = 0;
       if (!orphan_guard_->remove(child, &guard_deferred)) {
-        left += left.empty() ? "" : ", ";
-        left += "the orphan guard installed";
+        left.push_back("the orphan guard installed");
       }
       deferred = deferred != 0 ? deferred : guard_deferred;
     }
@@ -601,7 +599,7 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
     warn_once(fmt::format("child-left-{}", child),
               fmt::format("child process {} of the target keeps {} (rewind could not take "
                           "it back before letting the child go)",
-                          child, left));
+                          child, fmt::join(left, ", ")));
   }
   ::ptrace(PTRACE_DETACH, child, nullptr, reinterpret_cast<void*>(static_cast<long>(deferred)));
 }
@@ -610,17 +608,9 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
 // caller's memory; true when that cannot be told, which leaves the memory alone.
 bool RecordSession::clone_shares_memory(pid_t tid) {
   auto regs = get_regs(tid);
-  if (!regs) {
-    return true;
-  }
-  uint64_t flags = 0;
-  if (regs->orig_rax == SYS_clone) {
-    flags = regs->rdi;
-  } else if (regs->orig_rax != SYS_clone3 || !mem_ ||
-             mem_->read_into(regs->rdi, &flags, sizeof flags) != sizeof flags) {
-    return true;
-  }
-  return (flags & CLONE_VM) != 0;
+  auto flags = regs ? clone_flags(static_cast<int64_t>(regs->orig_rax), regs->rdi)
+                    : std::nullopt;
+  return !flags || (*flags & CLONE_VM) != 0;
 }
 
 }  // namespace rwd

@@ -214,19 +214,31 @@ bool refaults(pid_t tid, int sig) {
          si.si_code != SI_KERNEL;
 }
 
+// A signal that arrived while rewind ran something in the thread: kept in
+// *deferred_signal for the caller to deliver, unless it is one the thread raises again.
+void keep_arrived_signal(pid_t tid, const WaitStatus& st, int* deferred_signal) {
+  int sig = st.stop_signal();
+  if (st.ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr &&
+      !refaults(tid, sig)) {
+    *deferred_signal = sig;
+  }
+}
+
 // At a fork, vfork or clone event stop the call is still under way, and its return
 // value would replace an injected call's number on the way out to user space. Such a
-// call is run to its syscall-exit stop first (its child exists already).
-Status finish_process_creation(pid_t tid, const user_regs_struct& r, int* deferred_signal) {
+// call is run to its syscall-exit stop first (its child exists already). True when it
+// was.
+Result<bool> finish_process_creation(pid_t tid, const user_regs_struct& r,
+                                     int* deferred_signal) {
   int64_t nr = static_cast<int64_t>(r.orig_rax);
   bool creating = nr == SYS_fork || nr == SYS_vfork || nr == SYS_clone || nr == SYS_clone3;
   if (!creating || r.rax != static_cast<uint64_t>(-ENOSYS)) {
-    return ok();
+    return false;
   }
   __ptrace_syscall_info info{};
   if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info) <= 0 ||
       info.op != PTRACE_SYSCALL_INFO_NONE) {
-    return ok();  // a syscall stop: not inside the call's event
+    return false;  // a syscall stop: not inside the call's event
   }
   for (int tries = 0; tries < 16; ++tries) {
     if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) {
@@ -240,12 +252,9 @@ Status finish_process_creation(pid_t tid, const user_regs_struct& r, int* deferr
       return fail("thread {} ended in a fork", tid);
     }
     if (st->is_syscall_stop()) {
-      return ok();
+      return true;
     }
-    int sig = st->stop_signal();
-    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr) {
-      *deferred_signal = sig;
-    }
+    keep_arrived_signal(tid, *st, deferred_signal);
   }
   return fail("thread {} did not finish its fork", tid);
 }
@@ -258,11 +267,11 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
   if (!saved) {
     return std::unexpected(saved.error());
   }
-  if (auto s = finish_process_creation(tid, *saved, deferred_signal); !s) {
-    return std::unexpected(s.error());
+  auto finished = finish_process_creation(tid, *saved, deferred_signal);
+  if (!finished) {
+    return std::unexpected(finished.error());
   }
-  saved = get_regs(tid);
-  if (!saved) {
+  if (*finished && !(saved = get_regs(tid))) {
     return std::unexpected(saved.error());
   }
   user_regs_struct restore = *saved;
@@ -299,7 +308,6 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
     if (!st->stopped()) {
       return fail("thread {} ended while rewind ran a syscall in it", tid);
     }
-    int sig = st->stop_signal();
     if (st->is_syscall_stop()) {
       __ptrace_syscall_info info{};
       ::ptrace(PTRACE_GET_SYSCALL_INFO, tid, reinterpret_cast<void*>(sizeof info), &info);
@@ -314,10 +322,7 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
       }
       continue;
     }
-    if (st->ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr &&
-        !refaults(tid, sig)) {
-      *deferred_signal = sig;  // keep it for the caller; resume without it
-    }
+    keep_arrived_signal(tid, *st, deferred_signal);  // resumed without it
   }
   set_regs(tid, restore);
   return fail("thread {} did not run the injected syscall {}", tid, nr);

@@ -620,6 +620,9 @@ void RecordSession::resume(Thread& t) {
   }
   t.stopped = false;
   t.group_stop = false;
+  if (t.new_child_returned) {
+    release_new_child(t);  // the parent is on its way back to its code first
+  }
 }
 
 void RecordSession::enqueue_all() {
@@ -664,6 +667,7 @@ void RecordSession::detach_all() {
       t->at_entry = info.op == PTRACE_SYSCALL_INFO_ENTRY;
     }
     t->stopped = true;
+    release_new_child(*t);
   }
   if (!result_.crash_signal && !process_gone_) {
     undo_replay_support();

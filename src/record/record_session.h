@@ -103,6 +103,11 @@ class RecordSession {
     // parent: replay creates it when it performs that clone.
     bool awaits_clone_return = false;
     pid_t new_thread = 0;           // made by its clone in progress (awaits its return)
+    // A child process made by its fork or process clone, held stopped until this thread
+    // is resumed after the call has returned (see hold_new_child).
+    pid_t new_child = 0;
+    bool new_child_own_memory = false;
+    bool new_child_returned = false;  // the call has returned (stopped since its event)
     user_regs_struct entry_regs{};  // registers at the skipped syscall's entry
     uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
     uint32_t rseq_len = 0;
@@ -160,6 +165,8 @@ class RecordSession {
   void on_signal_stop(Thread& t, int sig);
   void on_event_stop(Thread& t, int event, int sig);
   void release_child_process(pid_t child, bool own_memory);
+  void hold_new_child(Thread& parent, pid_t child, bool own_memory);
+  void release_new_child(Thread& parent);
   bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
   void undo_forced_segv(Thread& t);

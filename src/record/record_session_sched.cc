@@ -537,19 +537,24 @@ void RecordSession::note_mapped_file(int fd) {
 // the child shares the caller's memory until it execs or exits.
 bool RecordSession::shares_stack_until_exec(const Event& e) const {
   constexpr uint64_t kVforkFlags = CLONE_VM | CLONE_VFORK;
-  if (e.sysno == SYS_vfork) {
-    return true;
-  }
   auto flags = clone_flags(e.sysno, e.args[0]);
   return flags && (*flags & kVforkFlags) == kVforkFlags && (*flags & CLONE_THREAD) == 0;
 }
 
 // The flags of a clone (in its first argument) or clone3 (first in the struct its first
-// argument points to); nullopt for other calls, or when they cannot be read.
+// argument points to), and those that fork and vfork stand for; nullopt for other calls,
+// or when they cannot be read.
 std::optional<uint64_t> RecordSession::clone_flags(int64_t sysno, uint64_t arg0) const {
   uint64_t flags = 0;
-  if (sysno == SYS_clone) {
-    return arg0;
+  switch (sysno) {
+    case SYS_clone:
+      return arg0;
+    case SYS_fork:
+      return SIGCHLD;
+    case SYS_vfork:
+      return CLONE_VM | CLONE_VFORK | SIGCHLD;
+    default:
+      break;
   }
   if (sysno != SYS_clone3 || !mem_ || mem_->read_into(arg0, &flags, sizeof flags) != sizeof flags) {
     return std::nullopt;

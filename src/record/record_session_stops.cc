@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/log.h"
 #include "record/record_session.h"
@@ -38,6 +39,7 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   if (status.exited() || status.signaled()) {
     if (auto it = threads_.find(tid); it != threads_.end()) {
       note_resumed_after_step(*it->second);
+      release_new_child(*it->second);
     }
     threads_.erase(tid);
     if (tid == owner_) {
@@ -85,6 +87,7 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   note_resumed_after_step(t);
   int sig = status.stop_signal();
   int event = status.ptrace_event();
+  t.new_child_returned = t.new_child != 0;  // stopped again since its fork's event stop
   if (status.is_syscall_stop()) {
     on_syscall_stop(t);
   } else if (event != 0) {
@@ -355,7 +358,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
                               "are not recorded",
                               child));
         threads_.erase(child);
-        release_child_process(child, !clone_shares_memory(t.tid));
+        hold_new_child(t, child, !clone_shares_memory(t.tid));
         return;
       }
       if (!threads_.count(child)) {
@@ -382,7 +385,13 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       // replay); they are traced only for as long as it takes to undo what they
       // inherited from rewind.
       ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
-      release_child_process(static_cast<pid_t>(msg), event == PTRACE_EVENT_FORK);
+      if (event == PTRACE_EVENT_VFORK) {
+        // The parent waits for its vfork child to exec or exit: the child goes now.
+        release_child_process(static_cast<pid_t>(msg), false);
+      } else {
+        // A fork event is also a clone(CLONE_VM | SIGCHLD), whose child shares memory.
+        hold_new_child(t, static_cast<pid_t>(msg), !clone_shares_memory(t.tid));
+      }
       return;
     case PTRACE_EVENT_EXEC: {
       // The thread that called exec, under its old tid (the leader's tid from now on):
@@ -602,6 +611,28 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
                           child, fmt::join(left, ", ")));
   }
   ::ptrace(PTRACE_DETACH, child, nullptr, reinterpret_cast<void*>(static_cast<long>(deferred)));
+}
+
+// The child that `parent`'s fork or process clone made waits, stopped, until the parent
+// has been stopped since (at the call's syscall-exit stop, or wherever it next stopped)
+// and is resumed again (resume() lets the child go then). Natively the parent is back in
+// its own code, storing the child's pid, while the child is still starting up. Let go
+// at the fork's event stop, the child ran while rewind held the parent for a few ptrace
+// round-trips, and a child that signalled its parent at once ran the parent's handler
+// with the pid still unset before the call even returned: an rr test's handler did
+// kill(child_pid, SIGKILL), which became kill(0, SIGKILL). A vfork child is let go at
+// once: its parent waits for it.
+void RecordSession::hold_new_child(Thread& parent, pid_t child, bool own_memory) {
+  release_new_child(parent);
+  parent.new_child = child;
+  parent.new_child_own_memory = own_memory;
+  parent.new_child_returned = false;
+}
+
+void RecordSession::release_new_child(Thread& parent) {
+  if (parent.new_child != 0) {
+    release_child_process(std::exchange(parent.new_child, 0), parent.new_child_own_memory);
+  }
 }
 
 // Whether the clone() that thread `tid` stands in (at its clone event stop) shares the

@@ -433,7 +433,11 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
     done_ = true;
     return ok();
   }
-  if (t.at_syscall_stop) {
+  auto waited = t.at_syscall_stop ? deliver_in_masked_wait(t, e) : Result<bool>(false);
+  if (!waited) {
+    return std::unexpected(waited.error());
+  }
+  if (t.at_syscall_stop && !*waited) {
     // Signals can only be injected from a signal-delivery-stop with their siginfo:
     // have the kernel queue it here, then catch its delivery.
     t.resume_sig = e.signo;
@@ -458,6 +462,105 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
   t.signal_siginfo.clear();
   t.resume_sig = e.signo;
   return ok();
+}
+
+// Where the signal mask that a waiting call puts in place while it waits is (0: none):
+// rt_sigsuspend, ppoll, pselect6 (through its struct of pointer and size), epoll_pwait.
+uint64_t ReplaySession::wait_mask_address(const user_regs_struct& r) {
+  switch (static_cast<int64_t>(r.orig_rax)) {
+    case SYS_rt_sigsuspend:
+      return r.rdi;
+    case SYS_ppoll:
+      return r.r10;
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2:
+      return r.r8;
+    case SYS_pselect6: {
+      uint64_t ss = 0;
+      return r.r9 != 0 && mem_->read_into(r.r9, &ss, sizeof ss) == sizeof ss ? ss : 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+// A signal that the thread blocks, recorded as ending a call that waits under a mask of
+// its own (sigsuspend, ppoll, pselect6, epoll_pwait): the kernel delivered it under the
+// call's mask and wrote the thread's own mask into the signal frame, for the handler's
+// return to put back. Replay emulated the call, so the signal stays blocked and the
+// kernel restarts the call instead. Here the kernel does what it did: the thread makes
+// a real rt_sigsuspend with the call's mask, from the same instruction, with the signal
+// queued; it returns at once and leaves the signal's delivery-stop to come. False when
+// the signal is not blocked or the call has no mask (the plain injection is right).
+Result<bool> ReplaySession::deliver_in_masked_wait(Thread& t, const Event& e) {
+  uint64_t blocked = 0;
+  auto regs = get_regs(t.real);
+  if (!regs || ::ptrace(PTRACE_GETSIGMASK, t.real, sizeof blocked, &blocked) != 0 ||
+      (blocked & signal_bit(e.signo)) == 0) {
+    return false;
+  }
+  uint64_t mask_addr = wait_mask_address(*regs);
+  uint64_t wait_mask = 0;
+  if (mask_addr == 0 || mem_->read_into(mask_addr, &wait_mask, sizeof wait_mask) != sizeof wait_mask ||
+      (wait_mask & signal_bit(e.signo)) != 0) {
+    return false;
+  }
+  const user_regs_struct after = *regs;  // the call as replay left it: emulated
+  user_regs_struct call = after;
+  call.rip -= 2;  // the syscall instruction
+  call.rax = SYS_rt_sigsuspend;
+  call.rdi = mask_addr;
+  call.rsi = sizeof wait_mask;
+  if (auto s = set_regs(t.real, call); !s) {
+    return std::unexpected(s.error());
+  }
+  if (::syscall(SYS_tgkill, pid_, t.real, e.signo) != 0) {
+    return fail("cannot queue {} for thread {} at event {}: {}", signal_name(e.signo), t.tid,
+                events_done_ + 1, errno_text(errno));
+  }
+  // To the exit of the real rt_sigsuspend: past the exit stop of the emulated call that
+  // resuming with PTRACE_SYSCALL reports first, and the new call's entry stop.
+  bool entered = false;
+  bool returned = false;
+  for (int stop = 0; stop < 3 && !returned; ++stop) {
+    auto st = resume(t, PTRACE_SYSCALL, e);
+    if (!st) {
+      return std::unexpected(st.error());
+    }
+    __ptrace_syscall_info info{};
+    if (!t.at_syscall_stop ||
+        ::ptrace(PTRACE_GET_SYSCALL_INFO, t.real, reinterpret_cast<void*>(sizeof info), &info) <= 0) {
+      auto now = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
+      return std::unexpected(diverge(e, "on the way into the wait it interrupted: " +
+                                            describe_stop(t, *st),
+                                     now ? &*now : nullptr));
+    }
+    if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+      entered = info.entry.nr == SYS_rt_sigsuspend;
+    } else {
+      returned = info.op == PTRACE_SYSCALL_INFO_EXIT && entered;
+    }
+  }
+  if (!returned) {
+    return fail("thread {} did not make the rt_sigsuspend that delivers {} at event {}", t.tid,
+                signal_name(e.signo), events_done_ + 1);
+  }
+  // The recorded registers of the call, and the kernel's saved mask with the signal due.
+  if (auto s = set_regs(t.real, after); !s) {
+    return std::unexpected(s.error());
+  }
+  if (::ptrace(PTRACE_SYSEMU, t.real, nullptr, nullptr) != 0) {
+    return fail("cannot resume thread {}: {}", t.tid, errno_text(errno));
+  }
+  auto st = wait_stop(t, e);
+  if (!st) {
+    return std::unexpected(st.error());
+  }
+  if (!WIFSTOPPED(*st) || WSTOPSIG(*st) != e.signo || (*st >> 16) != 0) {
+    auto now = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
+    return std::unexpected(diverge(e, describe_stop(t, *st), now ? &*now : nullptr));
+  }
+  return true;
 }
 
 Status ReplaySession::on_rdtsc(Thread& t, const Event& e) {

@@ -82,6 +82,14 @@ SUITE = [
     # rdtsc in a thread that blocks SIGSEGV: rewind undoes what the forced fault changes.
     Program("replay_rdtsc_blocked",
             r"rdtsc blocked: \d+ rounds, mask kept, every fault recovered, checksum [0-9a-f]+"),
+    # Children that signal their parent at once (the handler reads the pid fork returned:
+    # natively unset in well under 1 run in 100, so at most half is no timing bet), and
+    # blocked signals that end sigsuspend/ppoll/pselect6/epoll_pwait under the wait's mask.
+    Program("replay_masked_wait",
+            r"masked wait: (\d+) rounds, sigsuspend ppoll pselect6 epoll_pwait each ended by a "
+            r"blocked signal under its own mask, the mask put back; child pid unset in (\d+) "
+            r"of (\d+)",
+            check=lambda m: int(m[3]) == 10 * int(m[1]) and 2 * int(m[2]) <= int(m[3])),
     # Not attached to: a thread that its parent is creating at the moment rewind attaches
     # can be missing from the initial snapshot (about 1 attach in 5 to this program, which
     # creates threads all the time), and replay then stops at that thread's first event.

@@ -99,6 +99,9 @@ class RecordSession {
     bool interrupt_pending = false; // PTRACE_INTERRUPT sent to preempt it
     bool preempt_skip = false;      // its syscall is skipped so the preemption lands first
     bool fail_enosys = false;       // its syscall is skipped and fails with ENOSYS (rseq)
+    // Its kill() sends SIGKILL to rewind's own process group (see kill_own_group): the
+    // kernel skips the call, and rewind sends the signal to every member but itself.
+    pid_t kills_group = 0;
     // A new thread waits for the CPU until the clone that made it has returned in its
     // parent: replay creates it when it performs that clone.
     bool awaits_clone_return = false;
@@ -167,6 +170,9 @@ class RecordSession {
   void release_child_process(pid_t child, bool own_memory);
   void hold_new_child(Thread& parent, pid_t child, bool own_memory);
   void release_new_child(Thread& parent);
+  void keep_deferred(Thread& t, int sig);
+  pid_t kill_of_own_group(const Event& e) const;
+  int64_t kill_own_group(pid_t group) const;
   bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
   void undo_forced_segv(Thread& t);

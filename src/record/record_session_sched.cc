@@ -313,9 +313,7 @@ void RecordSession::undo_forced_segv(Thread& t) {
     ::ptrace(PTRACE_SETSIGMASK, t.tid, sizeof mask, &mask);
   }
   t.segv_mask = Thread::SegvMask::kBlocked;
-  if (deferred != 0 && t.pending_signal == 0) {
-    t.pending_signal = deferred;
-  }
+  keep_deferred(t, deferred);
 }
 
 // At a syscall's exit: after the calls that change the signal mask, what it now says of
@@ -743,9 +741,7 @@ nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
       int deferred = 0;
       auto rc = inject_syscall(tid, injection_site_, SYS_rt_sigaction,
                                {uint64_t(sig), 0, scratch, 8}, &deferred);
-      if (deferred != 0) {
-        threads_[tid]->pending_signal = deferred;
-      }
+      keep_deferred(*threads_[tid], deferred);
       if (!rc || *rc != 0) {
         continue;
       }
@@ -776,9 +772,7 @@ std::optional<stack_t> RecordSession::read_altstack(Thread& t) {
   auto read = [&](uint64_t scratch) {
     int deferred = 0;
     auto rc = inject_syscall(t.tid, injection_site_, SYS_sigaltstack, {0, scratch}, &deferred);
-    if (deferred != 0 && t.pending_signal == 0) {
-      t.pending_signal = deferred;
-    }
+    keep_deferred(t, deferred);
     stack_t ss{};
     if (rc && *rc == 0 && mem_->read_into(scratch, &ss, sizeof ss) == sizeof ss) {
       altstack = ss;
@@ -800,9 +794,7 @@ void RecordSession::install_orphan_guard(uint64_t syscall_insn) {
   auto guard = syscall_insn != 0
                    ? OrphanGuard::install(first, syscall_insn, &deferred)
                    : Result<OrphanGuard>(fail("the vDSO has no syscall instruction to map it"));
-  if (deferred != 0) {
-    threads_[first]->pending_signal = deferred;
-  }
+  keep_deferred(*threads_[first], deferred);
   if (!guard) {
     // Trapping rdtsc without the guard would kill the target if rewind died.
     warn_once("tsc", fmt::format("rdtsc is not trapped, so its results are not recorded and "
@@ -950,9 +942,7 @@ Status RecordSession::prepare_for_replay() {
     }
     // Threads that run Go, or any handler marked SA_ONSTACK, take signals on it.
     t->altstack = read_altstack(*t);
-    if (deferred != 0) {
-      t->pending_signal = deferred;
-    }
+    keep_deferred(*t, deferred);
   }
   tsc_trapped_ = all_trapped;
   if (!all_trapped && orphan_guard_) {
@@ -983,9 +973,7 @@ void RecordSession::remove_orphan_guard() {
     }
     int deferred = 0;
     auto s = orphan_guard_->remove(tid, &deferred);
-    if (deferred != 0 && t->pending_signal == 0) {
-      t->pending_signal = deferred;
-    }
+    keep_deferred(*t, deferred);
     if (!s) {
       spdlog::warn("rewind's SIGSEGV guard stays in pid {}: {}", pid_, s.error().message);
     }
@@ -1041,9 +1029,7 @@ void RecordSession::undo_replay_support() {
                                {t->rseq_addr, t->rseq_len, 0, t->rseq_sig}, &deferred);
       (void)rc;
     }
-    if (deferred != 0 && t->pending_signal == 0) {
-      t->pending_signal = deferred;
-    }
+    keep_deferred(*t, deferred);
   }
   if (left) {
     // The guard stays, so that those threads untrap rdtsc themselves at their next one.

@@ -5,9 +5,11 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "common/log.h"
@@ -147,6 +149,13 @@ void RecordSession::on_syscall_stop(Thread& t) {
         set_regs(t.tid, *regs);
       }
     }
+    t.kills_group = kill_of_own_group(e);
+    if (t.kills_group != 0) {
+      if (auto regs = get_regs(t.tid)) {
+        regs->orig_rax = static_cast<uint64_t>(-1);  // skipped: sent at its exit
+        t.kills_group = set_regs(t.tid, *regs) ? t.kills_group : 0;
+      }
+    }
     if (shares_stack_until_exec(e)) {
       t.before_vfork = read_data_mappings();
     }
@@ -202,6 +211,14 @@ void RecordSession::on_syscall_stop(Thread& t) {
   }
   Event& e = t.syscall;
   e.result = info.exit.rval;
+  pid_t killed_group = std::exchange(t.kills_group, 0);
+  if (killed_group != 0) {
+    if (auto regs = get_regs(t.tid)) {
+      e.result = kill_own_group(killed_group);  // the target itself dies of it later
+      regs->rax = static_cast<uint64_t>(e.result);
+      set_regs(t.tid, *regs);
+    }
+  }
   const SyscallInfo* si = syscall_info(e.sysno);
   ++syscall_counts_[e.sysno];
   if (si != nullptr) {
@@ -260,15 +277,67 @@ void RecordSession::on_syscall_stop(Thread& t) {
     int deferred = 0;
     auto un = inject_syscall(t.tid, injection_site_, SYS_rseq, {e.args[0], e.args[1], 1, e.args[3]},
                              &deferred);
-    if (deferred != 0) {
-      t.pending_signal = deferred;
-    }
+    keep_deferred(t, deferred);
     std::string area;
     if (un && *un == 0 && mem.read(e.args[0], e.args[1], area)) {
       e.outputs.push_back({e.args[0], std::move(area)});
     }
   }
   record(e);
+}
+
+// A signal that arrived while rewind ran syscalls in thread `t`: the kernel dequeued it
+// then, so it is gone unless rewind delivers it. It becomes the thread's pending signal;
+// when the thread has one already (it stood at that signal's delivery at attach, say),
+// it is sent again (tkill) and arrives after it, as it would have. Before, one of the
+// two was dropped: attaching to a program with two signals pending lost one.
+void RecordSession::keep_deferred(Thread& t, int sig) {
+  if (sig == 0 || sig == t.pending_signal) {
+    return;  // the same standard signal twice is one
+  }
+  if (t.pending_signal == 0) {
+    t.pending_signal = sig;
+  } else if (::syscall(SYS_tkill, t.tid, sig) != 0) {
+    spdlog::warn("thread {} of pid {}: {} arrived while rewind ran a syscall in it and could "
+                 "not be sent again ({}): the program does not get it",
+                 t.tid, pid_, signal_name(sig), errno_text(errno));
+  }
+}
+
+// A kill() of the process group that rewind is in too, with SIGKILL: a program that
+// kills its own group (kill(0, SIGKILL), killpg) when rewind launched it would kill rewind
+// with it, and the recording would be lost. Such a call is skipped, and rewind sends the
+// signal to the group's members but itself, the target among them: it dies of it as it
+// would have, and the recording ends with that death. Returns the group (0: another call).
+pid_t RecordSession::kill_of_own_group(const Event& e) const {
+  if (e.sysno != SYS_kill || static_cast<int>(e.args[1]) != SIGKILL) {
+    return 0;
+  }
+  auto target = static_cast<pid_t>(e.args[0]);
+  pid_t group = target == 0 ? ::getpgid(static_cast<pid_t>(e.tid))
+                            : (target < -1 ? -target : 0);
+  return group > 0 && group == ::getpgrp() ? group : 0;
+}
+
+// What kill(-group, SIGKILL) returns, having sent it to every member of the group but
+// rewind.
+int64_t RecordSession::kill_own_group(pid_t group) const {
+  std::error_code ec;
+  int sent = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid != ::getpid() && ::getpgid(pid) == group && ::kill(pid, SIGKILL) == 0) {
+      ++sent;
+    }
+  }
+  spdlog::info("the target sent SIGKILL to its process group, which rewind is in too: "
+               "rewind sent it to the group's {} other members instead",
+               sent);
+  return sent > 0 ? 0 : -ESRCH;
 }
 
 // The program's own rt_sigaction for a signal the orphan guard handles: it sees its own
@@ -284,9 +353,7 @@ void RecordSession::keep_orphan_guard(Thread& t, const Event& e) {
   if (e.args[1] != 0) {
     int deferred = 0;
     auto s = orphan_guard_->rewrap(t.tid, sig, &deferred);
-    if (deferred != 0) {
-      t.pending_signal = deferred;
-    }
+    keep_deferred(t, deferred);
     if (!s) {
       warn_once("guard-rewrap",
                 fmt::format("the target replaced its {} handler and rewind could not put its "

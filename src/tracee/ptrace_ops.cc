@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "common/unique_fd.h"
 
@@ -214,22 +215,47 @@ bool refaults(pid_t tid, int sig) {
          si.si_code != SI_KERNEL;
 }
 
-// A signal that arrived while rewind ran something in the thread: kept in
-// *deferred_signal for the caller to deliver, unless it is one the thread raises again.
-void keep_arrived_signal(pid_t tid, const WaitStatus& st, int* deferred_signal) {
-  int sig = st.stop_signal();
-  if (st.ptrace_event() == 0 && sig != SIGTRAP && sig != SIGSTOP && deferred_signal != nullptr &&
-      !refaults(tid, sig)) {
-    *deferred_signal = sig;
+// Signals that arrived while rewind ran something in a thread, which the kernel
+// dequeued then: the first is kept in *deferred_signal for the caller to deliver; any
+// other (every one, for a caller that keeps none) is sent to the thread again (tkill)
+// when the injection is over, so one deferred signal does not push out another (sent at
+// once, it would arrive again mid-way). It then comes as SI_TKILL from rewind.
+class ArrivedSignals {
+ public:
+  ArrivedSignals(pid_t tid, int* deferred_signal) : tid_(tid), deferred_(deferred_signal) {}
+  ArrivedSignals(const ArrivedSignals&) = delete;
+  ArrivedSignals& operator=(const ArrivedSignals&) = delete;
+  ~ArrivedSignals() {
+    for (int sig : again_) {
+      ::syscall(SYS_tkill, tid_, sig);
+    }
   }
-}
+
+  // Unless it is one the thread raises again by itself.
+  void keep(const WaitStatus& st) {
+    int sig = st.stop_signal();
+    if (st.ptrace_event() != 0 || sig == SIGTRAP || sig == SIGSTOP || refaults(tid_, sig)) {
+      return;
+    }
+    if (deferred_ != nullptr && (*deferred_ == 0 || *deferred_ == sig)) {
+      *deferred_ = sig;
+    } else if (std::find(again_.begin(), again_.end(), sig) == again_.end()) {
+      again_.push_back(sig);
+    }
+  }
+
+ private:
+  pid_t tid_;
+  int* deferred_;
+  std::vector<int> again_;
+};
 
 // At a fork, vfork or clone event stop the call is still under way, and its return
 // value would replace an injected call's number on the way out to user space. Such a
 // call is run to its syscall-exit stop first (its child exists already). True when it
 // was.
 Result<bool> finish_process_creation(pid_t tid, const user_regs_struct& r,
-                                     int* deferred_signal) {
+                                     ArrivedSignals& arrived) {
   int64_t nr = static_cast<int64_t>(r.orig_rax);
   bool creating = nr == SYS_fork || nr == SYS_vfork || nr == SYS_clone || nr == SYS_clone3;
   if (!creating || r.rax != static_cast<uint64_t>(-ENOSYS)) {
@@ -254,7 +280,7 @@ Result<bool> finish_process_creation(pid_t tid, const user_regs_struct& r,
     if (st->is_syscall_stop()) {
       return true;
     }
-    keep_arrived_signal(tid, *st, deferred_signal);
+    arrived.keep(*st);
   }
   return fail("thread {} did not finish its fork", tid);
 }
@@ -267,7 +293,8 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
   if (!saved) {
     return std::unexpected(saved.error());
   }
-  auto finished = finish_process_creation(tid, *saved, deferred_signal);
+  ArrivedSignals arrived(tid, deferred_signal);
+  auto finished = finish_process_creation(tid, *saved, arrived);
   if (!finished) {
     return std::unexpected(finished.error());
   }
@@ -322,7 +349,7 @@ Result<int64_t> inject_syscall(pid_t tid, const InjectionSite& site, int64_t nr,
       }
       continue;
     }
-    keep_arrived_signal(tid, *st, deferred_signal);  // resumed without it
+    arrived.keep(*st);  // resumed without it
   }
   set_regs(tid, restore);
   return fail("thread {} did not run the injected syscall {}", tid, nr);

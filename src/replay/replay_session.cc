@@ -228,6 +228,7 @@ Result<int> ReplaySession::resume(Thread& t, int how, const Event& e) {
   int sig = t.resume_sig;
   t.resume_sig = 0;
   t.pending_entry = false;
+  t.at_handler_entry = false;
   if (::ptrace(static_cast<__ptrace_request>(how), t.real, nullptr,
                reinterpret_cast<void*>(static_cast<long>(sig))) != 0) {
     return std::unexpected(diverge(e, fmt::format("thread {} cannot be resumed: {}", t.tid,
@@ -474,6 +475,32 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const 
   }
 }
 
+// A point at the first instruction of the handler of the signal that is about to be
+// delivered: a second signal, delivered on top of the first's frame. A single step with
+// the signal stops there (the kernel reports the handler's entry without a debug trap),
+// so the thread's last trap stays the program's own: the kernel writes its number into
+// every signal frame (sigcontext.trapno), and the point's stack hash covers the frame.
+// True when the point was reached; otherwise the thread is at the handler's entry, or
+// ran nothing when the signal has no handler.
+Result<bool> ReplaySession::step_into_handler(Thread& t, const Event& e,
+                                              const user_regs_struct& want) {
+  auto st = read_status(t.real);
+  if (!st || (st->sig_caught & signal_bit(t.resume_sig)) == 0) {
+    return false;
+  }
+  auto stop = resume(t, PTRACE_SYSEMU_SINGLESTEP, e);
+  if (!stop) {
+    return std::unexpected(stop.error());
+  }
+  auto regs = t.alive ? get_regs(t.real) : Result<user_regs_struct>(user_regs_struct{});
+  if (!WIFSTOPPED(*stop) || WSTOPSIG(*stop) != SIGTRAP || !regs) {
+    return std::unexpected(diverge(e, "entering the signal's handler: " + describe_stop(t, *stop),
+                                   regs ? &*regs : nullptr));
+  }
+  t.at_handler_entry = true;
+  return point_matches(e, want, *regs);
+}
+
 bool ReplaySession::point_matches(const Event& e, const user_regs_struct& want,
                                   const user_regs_struct& r) const {
   bool loose = e.reason == PointReason::kPreemptAtSyscall;
@@ -493,11 +520,20 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const 
   if (point_matches(e, *want, *cur)) {
     return SegmentStop{};
   }
+  bool stepping = request.step_tid == t.tid;
+  if (t.resume_sig != 0 && request.stops.empty() && !stepping) {
+    auto entered = step_into_handler(t, e, *want);
+    if (!entered) {
+      return std::unexpected(entered.error());
+    }
+    if (*entered) {
+      return SegmentStop{};
+    }
+  }
   // A hardware breakpoint (DR0) at the recorded instruction: every pass through it
   // stops the thread before the instruction runs, and the resume flag (RF) lets it
   // run the instruction on resume without stopping again.
   uint64_t bp = want->rip;
-  bool stepping = request.step_tid == t.tid;
   // Skipping loop passes would skip the user's breakpoints and steps in the loop.
   bool may_skip = request.stops.empty() && !stepping;
   auto started = std::chrono::steady_clock::now();

@@ -199,6 +199,9 @@ class ReplaySession {
     uint32_t tid = 0;             // as recorded
     bool pending_entry = false;   // stopped at the entry of the syscall the log is on
     bool at_syscall_stop = true;  // current stop is a syscall stop (else a signal stop)
+    // Stopped at a handler's entry by a single step with its signal: a signal given with
+    // the resume from this stop is dropped by the kernel (see on_signal).
+    bool at_handler_entry = false;
     int resume_sig = 0;
     bool alive = true;
     bool debug_regs_set = false;  // DR7 enables something: cleared after the run
@@ -226,6 +229,7 @@ class ReplaySession {
   Result<SegmentStop> run_to_event(Thread& t, const Event& e, const RunRequest& request);
   Result<SegmentStop> run_to_point(Thread& t, const Event& e, const RunRequest& request);
   Result<bool> run_to_point_in_process(Thread& t, const Event& e, const user_regs_struct& want);
+  Result<bool> step_into_handler(Thread& t, const Event& e, const user_regs_struct& want);
   // Applies the event with its thread at the trigger.
   Status apply(const Event& e);
 

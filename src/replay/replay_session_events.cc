@@ -437,10 +437,19 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
   if (!waited) {
     return std::unexpected(waited.error());
   }
-  if (t.at_syscall_stop && !*waited) {
+  if ((t.at_syscall_stop && !*waited) || t.at_handler_entry) {
     // Signals can only be injected from a signal-delivery-stop with their siginfo:
-    // have the kernel queue it here, then catch its delivery.
-    t.resume_sig = e.signo;
+    // have the kernel queue it here, then catch its delivery. At a handler's entry
+    // reached by a single step, the kernel ignores a signal given with the resume, so
+    // it is sent; the thread takes it before running anything.
+    if (t.at_handler_entry) {
+      if (::syscall(SYS_tgkill, pid_, t.real, e.signo) != 0) {
+        return fail("cannot queue {} for thread {} at event {}: {}", signal_name(e.signo),
+                    t.tid, events_done_ + 1, errno_text(errno));
+      }
+    } else {
+      t.resume_sig = e.signo;
+    }
     auto st = resume(t, PTRACE_SYSEMU, e);
     if (!st) {
       return std::unexpected(st.error());

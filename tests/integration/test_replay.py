@@ -90,6 +90,10 @@ SUITE = [
             r"blocked signal under its own mask, the mask put back; child pid unset in (\d+) "
             r"of (\d+)",
             check=lambda m: int(m[3]) == 10 * int(m[1]) and 2 * int(m[2]) <= int(m[3])),
+    # A signal delivered on top of another's fresh frame, at its handler's first
+    # instruction: replay reaches that point without a trap of its own in between.
+    Program("replay_nested_signals",
+            r"nested signals: \d+ rounds, 5 pairs each, SIGUSR2's handler first every time"),
     # Not attached to: a thread that its parent is creating at the moment rewind attaches
     # can be missing from the initial snapshot (about 1 attach in 5 to this program, which
     # creates threads all the time), and replay then stops at that thread's first event.

@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <utility>
 
 #include "common/log.h"
@@ -30,6 +29,17 @@ constexpr uint64_t kMaxCapture = 64ull << 20;
 // What a sleeping call interrupted by a signal (or a ptrace stop) returns when it is to be
 // continued by restart_syscall.
 constexpr int64_t kErestartRestartblock = -516;
+
+// The syscall that thread `tid` is entering does not run (it returns -ENOSYS, unless
+// rewind sets a result at its exit).
+bool skip_syscall(pid_t tid) {
+  auto regs = get_regs(tid);
+  if (!regs) {
+    return false;
+  }
+  regs->orig_rax = static_cast<uint64_t>(-1);
+  return static_cast<bool>(set_regs(tid, *regs));
+}
 
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -144,17 +154,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
       // Restartable sequences let the kernel write CPU numbers into the process at any
       // time, which replay cannot reproduce: fail the registration (as rr does); glibc
       // then reads the CPU number through getcpu, which is recorded.
-      if (auto regs = get_regs(t.tid)) {
-        regs->orig_rax = static_cast<uint64_t>(-1);
-        set_regs(t.tid, *regs);
-      }
+      (void)skip_syscall(t.tid);
     }
     t.kills_group = kill_of_own_group(e);
-    if (t.kills_group != 0) {
-      if (auto regs = get_regs(t.tid)) {
-        regs->orig_rax = static_cast<uint64_t>(-1);  // skipped: sent at its exit
-        t.kills_group = set_regs(t.tid, *regs) ? t.kills_group : 0;
-      }
+    if (t.kills_group != 0 && !skip_syscall(t.tid)) {
+      t.kills_group = 0;  // not skipped: the kernel sends it
     }
     if (shares_stack_until_exec(e)) {
       t.before_vfork = read_data_mappings();
@@ -322,14 +326,8 @@ pid_t RecordSession::kill_of_own_group(const Event& e) const {
 // What kill(-group, SIGKILL) returns, having sent it to every member of the group but
 // rewind.
 int64_t RecordSession::kill_own_group(pid_t group) const {
-  std::error_code ec;
   int sent = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    pid_t pid = static_cast<pid_t>(std::stol(name));
+  for (pid_t pid : read_pids().value_or(std::vector<pid_t>{})) {
     if (pid != ::getpid() && ::getpgid(pid) == group && ::kill(pid, SIGKILL) == 0) {
       ++sent;
     }

@@ -260,6 +260,7 @@ class ReplaySession {
   Status write_outputs(const Event& e);
   Status on_signal(Thread& t, const Event& e);
   Result<bool> deliver_in_masked_wait(Thread& t, const Event& e);
+  Status queue_signal(Thread& t, int sig);
   uint64_t wait_mask_address(const user_regs_struct& r);
   Status on_rdtsc(Thread& t, const Event& e);
   // The recorded exec: with the thread at its execve, the process is replaced by one

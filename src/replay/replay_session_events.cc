@@ -443,9 +443,8 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
     // reached by a single step, the kernel ignores a signal given with the resume, so
     // it is sent; the thread takes it before running anything.
     if (t.at_handler_entry) {
-      if (::syscall(SYS_tgkill, pid_, t.real, e.signo) != 0) {
-        return fail("cannot queue {} for thread {} at event {}: {}", signal_name(e.signo),
-                    t.tid, events_done_ + 1, errno_text(errno));
+      if (auto s = queue_signal(t, e.signo); !s) {
+        return s;
       }
     } else {
       t.resume_sig = e.signo;
@@ -470,6 +469,16 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
   }
   t.signal_siginfo.clear();
   t.resume_sig = e.signo;
+  return ok();
+}
+
+// Makes `sig` pending in the replayed thread (tgkill), for the kernel to deliver when it
+// next can; its recorded siginfo is set at the delivery-stop.
+Status ReplaySession::queue_signal(Thread& t, int sig) {
+  if (::syscall(SYS_tgkill, pid_, t.real, sig) != 0) {
+    return fail("cannot queue {} for thread {} at event {}: {}", signal_name(sig), t.tid,
+                events_done_ + 1, errno_text(errno));
+  }
   return ok();
 }
 
@@ -523,9 +532,8 @@ Result<bool> ReplaySession::deliver_in_masked_wait(Thread& t, const Event& e) {
   if (auto s = set_regs(t.real, call); !s) {
     return std::unexpected(s.error());
   }
-  if (::syscall(SYS_tgkill, pid_, t.real, e.signo) != 0) {
-    return fail("cannot queue {} for thread {} at event {}: {}", signal_name(e.signo), t.tid,
-                events_done_ + 1, errno_text(errno));
+  if (auto s = queue_signal(t, e.signo); !s) {
+    return std::unexpected(s.error());
   }
   // To the exit of the real rt_sigsuspend: past the exit stop of the emulated call that
   // resuming with PTRACE_SYSCALL reports first, and the new call's entry stop.

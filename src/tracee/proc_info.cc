@@ -147,25 +147,33 @@ Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid) {
   return parse_status(*text);
 }
 
-Result<std::vector<pid_t>> read_tasks(pid_t pid) {
-  auto path = proc_path(pid, "task");
+namespace {
+// The entries of a /proc directory that are ids (processes, or a process's threads).
+Result<std::vector<pid_t>> numeric_entries(const std::string& path, std::string_view what) {
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) {
-    return fail_errno(errno, "cannot list threads of pid {} ({})", pid, path);
+    return fail_errno(errno, "cannot list {} ({})", what, path);
   }
-  std::vector<pid_t> tids;
+  std::vector<pid_t> ids;
   while (auto* ent = ::readdir(dir)) {
-    pid_t tid = 0;
+    pid_t id = 0;
     std::string_view name = ent->d_name;
-    auto r = std::from_chars(name.data(), name.data() + name.size(), tid);
+    auto r = std::from_chars(name.data(), name.data() + name.size(), id);
     if (r.ec == std::errc() && r.ptr == name.data() + name.size()) {
-      tids.push_back(tid);
+      ids.push_back(id);
     }
   }
   ::closedir(dir);
-  std::sort(tids.begin(), tids.end());
-  return tids;
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
+}  // namespace
+
+Result<std::vector<pid_t>> read_tasks(pid_t pid) {
+  return numeric_entries(proc_path(pid, "task"), fmt::format("threads of pid {}", pid));
+}
+
+Result<std::vector<pid_t>> read_pids() { return numeric_entries("/proc", "processes"); }
 
 Result<std::vector<std::string>> read_nul_list(pid_t pid, std::string_view file) {
   auto text = read_file(proc_path(pid, file));

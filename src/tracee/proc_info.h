@@ -58,6 +58,8 @@ Result<ProcStatus> read_status(pid_t pid);
 Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid);
 
 Result<std::vector<pid_t>> read_tasks(pid_t pid);
+// Every process in /proc (its numeric entries), sorted.
+Result<std::vector<pid_t>> read_pids();
 // NUL-separated /proc files (cmdline, environ) as a list.
 Result<std::vector<std::string>> read_nul_list(pid_t pid, std::string_view file);
 Result<std::string> read_link(pid_t pid, std::string_view file);  // "exe", "cwd"

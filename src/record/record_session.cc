@@ -1,5 +1,6 @@
 #include "record/record_session.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -497,6 +498,9 @@ Status RecordSession::take_initial_snapshot() {
 nlohmann::json RecordSession::snapshot_extra() const {
   nlohmann::json extra = {{"signal_actions", signal_actions_},
                           {"vdso_patched", !vdso_patches_.empty()},
+                          {"vdso_stub", std::ranges::any_of(vdso_patches_, &CodePatch::trapped)
+                                            ? "trapped"
+                                            : "syscall"},
                           {"tsc_trapped", tsc_trapped_}};
   if (orphan_guard_) {
     extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
@@ -841,7 +845,8 @@ void RecordSession::finish(const std::string& reason) {
         {"vdso_patched", !vdso_patches_.empty() || tsc_trapped_},
         {"tsc_trapped", tsc_trapped_},
         {"preemptions", preemptions_},
-        {"rdtsc", rdtsc_count_}}},
+        {"rdtsc", rdtsc_count_},
+        {"clock_reads_answered", clock_reads_}}},
   };
   if (!exec_list_.empty()) {
     trailer["execs"] = exec_list_;

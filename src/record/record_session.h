@@ -33,6 +33,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -175,6 +176,9 @@ class RecordSession {
   int64_t kill_own_group(pid_t group) const;
   bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
+  std::optional<Event> answer_clock_call(Thread& t, user_regs_struct& regs,
+                                         const CodePatch& stub);
+  void use_trapped_clock_stubs(std::string_view image, uint64_t base);
   void undo_forced_segv(Thread& t);
   void note_signal_mask(Thread& t);
   void record_point(Thread& t, PointReason reason, const siginfo_t* si,
@@ -262,6 +266,9 @@ class RecordSession {
   std::deque<pid_t> run_queue_;
   uint64_t preemptions_ = 0;
   uint64_t rdtsc_count_ = 0;
+  uint64_t clock_reads_ = 0;  // vDSO clock calls answered at their stub's rdtsc
+  // rewind reads the clocks as the target does (see use_trapped_clock_stubs).
+  bool clock_answers_ = false;
   // Replay support state.
   std::vector<CodePatch> vdso_patches_;
   InjectionSite injection_site_;

@@ -16,7 +16,6 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <x86intrin.h>
 
 #include <cerrno>
 #include <cstring>
@@ -228,53 +227,6 @@ void RecordSession::record_point(Thread& t, PointReason reason, const siginfo_t*
     e.siginfo.assign(reinterpret_cast<const char*>(si), sizeof *si);
   }
   record(e);
-}
-
-bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
-  if (!tsc_trapped_ || si.si_code != SI_KERNEL || !mem_) {
-    return false;
-  }
-  auto regs = get_regs(t.tid);
-  if (!regs) {
-    return false;
-  }
-  unsigned char code[3] = {};
-  if (mem_->read_into(regs->rip, code, sizeof code) < 2 || code[0] != 0x0f) {
-    return false;
-  }
-  bool rdtscp = false;
-  if (code[1] == 0x31) {
-    rdtscp = false;
-  } else if (code[1] == 0x01 && code[2] == 0xf9) {
-    rdtscp = true;
-  } else {
-    return false;
-  }
-  unsigned aux = 0;
-  uint64_t tsc = rdtscp ? __rdtscp(&aux) : __rdtsc();
-  Event e;
-  e.type = EventType::kRdtsc;
-  e.tid = static_cast<uint32_t>(t.tid);
-  e.time_ns = now_ns();
-  e.value = static_cast<int64_t>(regs->rip);
-  e.tsc = tsc;
-  e.tsc_aux = aux;
-  e.rdtscp = rdtscp;
-  regs->rax = tsc & 0xffffffffu;
-  regs->rdx = tsc >> 32;
-  if (rdtscp) {
-    regs->rcx = aux;
-  }
-  regs->rip += rdtscp ? 3 : 2;
-  if (!set_regs(t.tid, *regs)) {
-    return false;
-  }
-  record(e);
-  ++rdtsc_count_;
-  if (t.segv_mask != Thread::SegvMask::kUnblocked) {
-    undo_forced_segv(t);
-  }
-  return true;
 }
 
 // A trapped rdtsc raises SIGSEGV as a fault, which the kernel forces through: in a thread
@@ -945,6 +897,7 @@ Status RecordSession::prepare_for_replay() {
     keep_deferred(*t, deferred);
   }
   tsc_trapped_ = all_trapped;
+  use_trapped_clock_stubs(image, vdso->start);
   if (!all_trapped && orphan_guard_) {
     // All or none: a detach untraps only a recording that trapped every thread.
     for (auto& [tid, t] : threads_) {

@@ -128,7 +128,8 @@ Status Builder::map_region(const ReplayRegion& r, uint64_t start) {
     std::string code = **image;
     code.resize(std::min<uint64_t>(code.size(), r.end - r.start));
     if (image_.vdso_patched) {
-      if (auto patches = vdso_patches(code, r.start)) {
+      auto stub = image_.vdso_trapped_stub ? ClockStub::kTrapped : ClockStub::kSyscall;
+      if (auto patches = vdso_patches(code, r.start, stub)) {
         apply_patches_to_image(code, r.start, *patches);
       }
     }

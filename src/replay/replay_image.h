@@ -71,6 +71,8 @@ struct ReplayImage {
   std::vector<ReplayThreadState> threads;  // the thread-group leader first
   std::vector<SignalAction> signal_actions;
   bool vdso_patched = false;
+  // The patched clock functions start with a trapped rdtsc (tracee/vdso_patch.h).
+  bool vdso_trapped_stub = false;
   // rewind's orphan guard in the target (tracee/orphan_guard.h), when it had one.
   uint64_t orphan_guard = 0;
   uint64_t orphan_guard_size = 0;

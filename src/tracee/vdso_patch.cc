@@ -30,8 +30,15 @@ bool read_at(std::string_view image, uint64_t off, T& out) {
   return true;
 }
 
-std::string stub_for(int nr) {
+// Where each stub has its `syscall` instruction.
+constexpr uint64_t kSyscallOffset = 5;
+constexpr uint64_t kTrappedSyscallOffset = 7;
+
+std::string stub_for(int nr, bool trapped) {
   std::string code;
+  if (trapped) {
+    code += "\x0f\x31";  // rdtsc
+  }
   code += '\xb8';  // mov $nr, %eax
   for (int i = 0; i < 4; ++i) {
     code += static_cast<char>((nr >> (8 * i)) & 0xff);
@@ -43,7 +50,8 @@ std::string stub_for(int nr) {
 
 }  // namespace
 
-Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t base) {
+Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t base,
+                                            ClockStub stub) {
   Elf64_Ehdr eh{};
   if (!read_at(image, 0, eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
       eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr)) {
@@ -95,11 +103,14 @@ Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t bas
         continue;
       }
       uint64_t off = sym.st_value - link_base;
-      std::string code = stub_for(nr);
+      bool trapped = stub == ClockStub::kTrapped && nr != SYS_getcpu;
+      std::string code = stub_for(nr, trapped);
       if (sym.st_size < code.size() || off + code.size() > image.size()) {
         return fail("the vDSO function {} is too small to patch ({} bytes)", fn, sym.st_size);
       }
-      patches.push_back({fn, base + off, std::string(image.substr(off, code.size())), code});
+      uint64_t syscall_at = base + off + (trapped ? kTrappedSyscallOffset : kSyscallOffset);
+      patches.push_back({fn, base + off, std::string(image.substr(off, code.size())), code, nr,
+                         syscall_at, trapped});
     }
   }
   if (patches.empty()) {
@@ -114,7 +125,16 @@ uint64_t find_syscall_instruction(std::string_view image, uint64_t base) {
 }
 
 uint64_t patch_syscall_site(const std::vector<CodePatch>& patches) {
-  return patches.empty() ? 0 : patches.front().addr + 5;
+  return patches.empty() ? 0 : patches.front().syscall_at;
+}
+
+const CodePatch* trapped_stub_at(const std::vector<CodePatch>& patches, uint64_t rip) {
+  for (const auto& p : patches) {
+    if (p.trapped && p.addr == rip) {
+      return &p;
+    }
+  }
+  return nullptr;
 }
 
 Status apply_patches(pid_t pid, const std::vector<CodePatch>& patches) {

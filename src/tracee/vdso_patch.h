@@ -2,10 +2,17 @@
 // records every clock read (the vDSO reads the clock in user space, invisible to
 // ptrace, and with rdtsc trapped it would fault).
 //
-// Each patched function becomes `mov $NR, %eax; syscall; ret`. The replayer applies the
-// same patches to the bundled vDSO image, so both runs execute identical code.
+// Each patched function becomes `mov $NR, %eax; syscall; ret`, or, with
+// ClockStub::kTrapped, `rdtsc; mov $NR, %eax; syscall; ret`: where rdtsc is trapped, the
+// recorder stops once at the rdtsc, reads the clock itself and takes the thread past the
+// `ret` (one ptrace stop per clock read instead of a syscall's two). The syscall after it
+// is what runs when the recorder lets the call through, what replay emulates, and what
+// the orphan guard falls back to after rewind is gone. getcpu always gets the plain stub
+// (its answer is the calling thread's CPU, which only the kernel knows). The replayer
+// applies the same patches to the bundled vDSO image, so both runs execute identical
+// code.
 //
-//   auto patches = vdso_patches(image, vdso_start);     // from the vDSO's own symbols
+//   auto patches = vdso_patches(image, vdso_start, ClockStub::kTrapped);
 //   apply_patches(pid, *patches);   ...   revert_patches(pid, *patches);
 #pragma once
 
@@ -20,16 +27,25 @@
 
 namespace rwd {
 
+enum class ClockStub : uint8_t { kSyscall, kTrapped };
+
 struct CodePatch {
   std::string symbol;
   uint64_t addr = 0;
   std::string original;
   std::string replacement;
+  int sysno = 0;           // the syscall the function stands for
+  uint64_t syscall_at = 0; // address of the stub's `syscall` instruction
+  bool trapped = false;    // the stub starts with rdtsc (ClockStub::kTrapped)
 };
 
 // Finds the time functions in a vDSO image mapped at `base`. Fails when the image is
 // not an ELF file with a dynamic symbol table.
-Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t base);
+Result<std::vector<CodePatch>> vdso_patches(std::string_view image, uint64_t base,
+                                            ClockStub stub = ClockStub::kSyscall);
+
+// The patch whose trapped stub starts at `rip` (its rdtsc), or nullptr.
+const CodePatch* trapped_stub_at(const std::vector<CodePatch>& patches, uint64_t rip);
 
 // Address of the bytes of a `syscall` instruction (0f 05) in an unpatched vDSO image
 // mapped at `base`, wherever they are, or 0: enough for one injected syscall.

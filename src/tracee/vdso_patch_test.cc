@@ -36,6 +36,27 @@ TEST(VdsoPatch, FindsTheTimeFunctionsOfTheRunningKernel) {
   EXPECT_EQ(patched.substr(site - base, 2), std::string("\x0f\x05", 2));
 }
 
+TEST(VdsoPatch, TrappedStubsStartWithRdtscExceptGetcpu) {
+  uint64_t base = 0;
+  std::string image(own_vdso(base));
+  ASSERT_FALSE(image.empty());
+  auto patches = vdso_patches(image, base, ClockStub::kTrapped);
+  ASSERT_TRUE(patches) << patches.error().message;
+  std::string patched = image;
+  apply_patches_to_image(patched, base, *patches);
+  for (const auto& p : *patches) {
+    EXPECT_EQ(p.trapped, p.sysno != SYS_getcpu) << p.symbol;
+    EXPECT_EQ(patched.substr(p.syscall_at - base, 2), std::string("\x0f\x05", 2)) << p.symbol;
+    if (p.trapped) {
+      EXPECT_EQ(p.replacement.substr(0, 2), std::string("\x0f\x31", 2)) << p.symbol;
+      EXPECT_EQ(trapped_stub_at(*patches, p.addr), &p);
+    } else {
+      EXPECT_EQ(trapped_stub_at(*patches, p.addr), nullptr);
+    }
+    EXPECT_EQ(patched[p.syscall_at + 2 - base], '\xc3') << p.symbol;  // ret
+  }
+}
+
 TEST(VdsoPatch, RejectsWhatIsNotAVdso) {
   EXPECT_FALSE(vdso_patches("not an elf file at all, clearly", 0x1000));
   EXPECT_FALSE(vdso_patches("", 0x1000));

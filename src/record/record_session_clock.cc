@@ -1,0 +1,144 @@
+// RecordSession's clock reads: trapped rdtsc and the vDSO clock functions.
+//
+// rdtsc is trapped (PR_SET_TSC), so each one stops the thread with a SIGSEGV that rewind
+// answers with its own rdtsc and records. The vDSO clock functions are patched into stubs
+// (tracee/vdso_patch.h); where rdtsc is trapped they start with one, and that single stop
+// is where rewind answers the whole call: it reads the clock itself (clock_reading.h),
+// writes the result where the call would have, and returns the thread to its caller with
+// the registers that the stub's syscall would have left. The log gets what replay
+// meets when it runs the same stub: the rdtsc, then the syscall.
+#include <signal.h>
+#include <sys/uio.h>
+#include <x86intrin.h>
+
+#include "record/clock_reading.h"
+#include "record/record_session.h"
+#include "tracee/ptrace_ops.h"
+
+namespace rwd {
+
+namespace {
+
+// The flags image of a fault has RF set; the copy that `syscall` leaves in r11 never does.
+constexpr uint64_t kResumeFlag = 0x10000;
+
+bool write_target(pid_t pid, const MemoryBytes& out) {
+  // process_vm_writev, not /proc/PID/mem: it fails where the target's own write would
+  // (read-only or unmapped memory), and the kernel then answers the call with EFAULT.
+  iovec local{const_cast<char*>(out.bytes.data()), out.bytes.size()};
+  iovec remote{reinterpret_cast<void*>(out.addr), out.bytes.size()};
+  return ::process_vm_writev(pid, &local, 1, &remote, 1, 0) ==
+         static_cast<ssize_t>(out.bytes.size());
+}
+
+}  // namespace
+
+bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
+  if (!tsc_trapped_ || si.si_code != SI_KERNEL || !mem_) {
+    return false;
+  }
+  auto regs = get_regs(t.tid);
+  if (!regs) {
+    return false;
+  }
+  unsigned char code[3] = {};
+  if (mem_->read_into(regs->rip, code, sizeof code) < 2 || code[0] != 0x0f) {
+    return false;
+  }
+  bool rdtscp = false;
+  if (code[1] == 0x31) {
+    rdtscp = false;
+  } else if (code[1] == 0x01 && code[2] == 0xf9) {
+    rdtscp = true;
+  } else {
+    return false;
+  }
+  unsigned aux = 0;
+  uint64_t tsc = rdtscp ? __rdtscp(&aux) : __rdtsc();
+  Event e;
+  e.type = EventType::kRdtsc;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.value = static_cast<int64_t>(regs->rip);
+  e.tsc = tsc;
+  e.tsc_aux = aux;
+  e.rdtscp = rdtscp;
+  const CodePatch* stub = rdtscp ? nullptr : trapped_stub_at(vdso_patches_, regs->rip);
+  regs->rax = tsc & 0xffffffffu;
+  regs->rdx = tsc >> 32;
+  if (rdtscp) {
+    regs->rcx = aux;
+  }
+  regs->rip += rdtscp ? 3 : 2;
+  std::optional<Event> call = stub ? answer_clock_call(t, *regs, *stub) : std::nullopt;
+  if (!set_regs(t.tid, *regs)) {
+    return false;
+  }
+  record(e);
+  if (call) {
+    record(*call);
+    ++clock_reads_;
+  } else if (stub == nullptr) {
+    ++rdtsc_count_;
+  }
+  if (t.segv_mask != Thread::SegvMask::kUnblocked) {
+    undo_forced_segv(t);
+  }
+  return true;
+}
+
+// `regs` stand past the stub's rdtsc. On success they are set to the caller's return
+// from the call, and the syscall event is returned; otherwise nothing was changed that
+// matters, and the thread goes on into the stub's syscall.
+std::optional<Event> RecordSession::answer_clock_call(Thread& t, user_regs_struct& regs,
+                                                      const CodePatch& stub) {
+  if (!clock_answers_) {
+    return std::nullopt;
+  }
+  std::array<uint64_t, 6> args = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
+  auto reading = read_clock_for(stub.sysno, args, pid_);
+  uint64_t return_to = 0;
+  if (!reading || mem_->read_into(regs.rsp, &return_to, sizeof return_to) != sizeof return_to) {
+    return std::nullopt;
+  }
+  for (const auto& out : reading->outputs) {
+    if (!write_target(pid_, out)) {
+      return std::nullopt;
+    }
+  }
+  Event e;
+  e.type = EventType::kSyscall;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.sysno = stub.sysno;
+  e.args = args;
+  e.result = reading->result;
+  e.outputs = std::move(reading->outputs);
+  ++syscall_counts_[e.sysno];
+  // As the stub's `syscall; ret` would leave them.
+  regs.rax = static_cast<uint64_t>(e.result);
+  regs.rcx = stub.syscall_at + 2;
+  regs.r11 = regs.eflags & ~kResumeFlag;
+  regs.rip = return_to;
+  regs.rsp += sizeof return_to;
+  return e;
+}
+
+// Once rdtsc traps in every thread: the clock stubs get their leading rdtsc, so that
+// each call costs one stop. Where rewind does not see the target's clocks (another time
+// namespace) the call would still go to the kernel after that stop, so the plain stubs
+// stay.
+void RecordSession::use_trapped_clock_stubs(std::string_view image, uint64_t base) {
+  clock_answers_ = shares_time_namespace(pid_);
+  if (!tsc_trapped_ || !clock_answers_) {
+    return;
+  }
+  auto trapped = vdso_patches(image, base, ClockStub::kTrapped);
+  if (!trapped || !apply_patches(pid_, *trapped)) {
+    (void)apply_patches(pid_, vdso_patches_);  // the plain stubs stay in force
+    return;
+  }
+  vdso_patches_ = std::move(*trapped);
+}
+
+}  // namespace rwd

@@ -1,13 +1,22 @@
-// Reads the time stamp counter in a loop, as a runtime's cheap clock would, and checks
-// its own results: each block sums a known series, and rdtsc never goes backwards in
-// this thread. Prints "block N ok" after each block; exits 1 on a wrong result.
-// A trapped rdtsc that nobody handles kills it with SIGSEGV.
+// Reads the time stamp counter in a loop, as a runtime's cheap clock would, and the
+// monotonic clock through the vDSO (whose patched function starts with a trapped rdtsc
+// while rewind records), and checks its own results: each block sums a known series, and
+// neither clock goes backwards in this thread. Prints "block N ok" after each block;
+// exits 1 on a wrong result. A trapped rdtsc that nobody handles kills it with SIGSEGV.
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <x86intrin.h>
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int main(void) {
   uint64_t last = __rdtsc();
+  uint64_t last_ns = monotonic_ns();
   for (uint64_t block = 1;; ++block) {
     uint64_t sum = 0;
     for (uint64_t i = 1; i <= 2000; ++i) {
@@ -18,6 +27,15 @@ int main(void) {
         return 1;
       }
       last = now;
+      if (i % 4 == 0) {
+        uint64_t ns = monotonic_ns();
+        if (ns < last_ns) {
+          printf("WRONG: CLOCK_MONOTONIC went back from %llu to %llu\n",
+                 (unsigned long long)last_ns, (unsigned long long)ns);
+          return 1;
+        }
+        last_ns = ns;
+      }
       sum += i * i;
     }
     if (sum != 2000ull * 2001 * 4001 / 6) {

@@ -133,6 +133,9 @@ class RecordSession {
     // signal handler was entered.
     enum class SegvMask : uint8_t { kUnknown, kUnblocked, kBlocked };
     SegvMask segv_mask = SegvMask::kUnknown;
+    // Held at a trapped rdtsc because the recording is stopping: the recording ends
+    // there, a place replay finds exactly (see emulate_rdtsc).
+    bool held_at_end = false;
     // The signal recorded at its current stop, until the next stop (see on_signal_stop).
     std::optional<siginfo_t> delivering;
     // In a vfork: its data mappings as they were at the call (see capture_kernel_changes).
@@ -176,6 +179,7 @@ class RecordSession {
   int64_t kill_own_group(pid_t group) const;
   bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
+  bool answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp);
   std::optional<Event> answer_clock_call(Thread& t, user_regs_struct& regs,
                                          const CodePatch& stub);
   void use_trapped_clock_stubs(std::string_view image, uint64_t base);

@@ -19,9 +19,6 @@ namespace rwd {
 
 namespace {
 
-// The flags image of a fault has RF set; the copy that `syscall` leaves in r11 never does.
-constexpr uint64_t kResumeFlag = 0x10000;
-
 bool write_target(pid_t pid, const MemoryBytes& out) {
   // process_vm_writev, not /proc/PID/mem: it fails where the target's own write would
   // (read-only or unmapped memory), and the kernel then answers the call with EFAULT.
@@ -53,25 +50,42 @@ bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
   } else {
     return false;
   }
+  if (stop_deadline_ && t.tid == owner_) {
+    // Stopping: end here, before the instruction. Left to run on, a thread that makes
+    // no syscall (its clock reads no longer are) would be interrupted anywhere in its
+    // loop, a point that replay can only find by comparing registers and stack.
+    t.held_at_end = true;
+  } else if (!answer_rdtsc(t, *regs, rdtscp)) {
+    return false;
+  }
+  if (t.segv_mask != Thread::SegvMask::kUnblocked) {
+    undo_forced_segv(t);
+  }
+  return true;
+}
+
+// Executes the thread's trapped rdtsc (or rdtscp) for it, and at a clock stub the whole
+// call when rewind can answer it.
+bool RecordSession::answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp) {
   unsigned aux = 0;
   uint64_t tsc = rdtscp ? __rdtscp(&aux) : __rdtsc();
   Event e;
   e.type = EventType::kRdtsc;
   e.tid = static_cast<uint32_t>(t.tid);
   e.time_ns = now_ns();
-  e.value = static_cast<int64_t>(regs->rip);
+  e.value = static_cast<int64_t>(regs.rip);
   e.tsc = tsc;
   e.tsc_aux = aux;
   e.rdtscp = rdtscp;
-  const CodePatch* stub = rdtscp ? nullptr : trapped_stub_at(vdso_patches_, regs->rip);
-  regs->rax = tsc & 0xffffffffu;
-  regs->rdx = tsc >> 32;
+  const CodePatch* stub = rdtscp ? nullptr : trapped_stub_at(vdso_patches_, regs.rip);
+  regs.rax = tsc & 0xffffffffu;
+  regs.rdx = tsc >> 32;
   if (rdtscp) {
-    regs->rcx = aux;
+    regs.rcx = aux;
   }
-  regs->rip += rdtscp ? 3 : 2;
-  std::optional<Event> call = stub ? answer_clock_call(t, *regs, *stub) : std::nullopt;
-  if (!set_regs(t.tid, *regs)) {
+  regs.rip += rdtscp ? 3 : 2;
+  std::optional<Event> call = stub ? answer_clock_call(t, regs, *stub) : std::nullopt;
+  if (!set_regs(t.tid, regs)) {
     return false;
   }
   record(e);
@@ -80,9 +94,6 @@ bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
     ++clock_reads_;
   } else if (stub == nullptr) {
     ++rdtsc_count_;
-  }
-  if (t.segv_mask != Thread::SegvMask::kUnblocked) {
-    undo_forced_segv(t);
   }
   return true;
 }
@@ -116,9 +127,8 @@ std::optional<Event> RecordSession::answer_clock_call(Thread& t, user_regs_struc
   e.outputs = std::move(reading->outputs);
   ++syscall_counts_[e.sysno];
   // As the stub's `syscall; ret` would leave them.
+  regs = past_syscall_instruction(regs, stub.syscall_at);
   regs.rax = static_cast<uint64_t>(e.result);
-  regs.rcx = stub.syscall_at + 2;
-  regs.r11 = regs.eflags & ~kResumeFlag;
   regs.rip = return_to;
   regs.rsp += sizeof return_to;
   return e;

@@ -112,7 +112,9 @@ void RecordSession::dispatch(Thread& t) {
     return;
   }
   if (t.tid == owner_) {
-    resume(t);
+    if (!t.held_at_end) {
+      resume(t);
+    }
     return;
   }
   enqueue(t);

@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <string>
 
-namespace rwd {
+#include "tracee/ptrace_ops.h"
 
-inline constexpr uint64_t kResumeFlag = 0x10000;
+namespace rwd {
 inline constexpr uint64_t kRflagsIgnored = kResumeFlag | 0x100;  // RF and TF
 
 // rip, rsp and the syscall argument registers, for a divergence report.

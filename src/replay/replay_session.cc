@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cerrno>
 #include <cstring>
 
 #include "common/log.h"
@@ -416,6 +417,10 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
 Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const Event& e,
                                                                const RunRequest& request) {
   bool stepping = request.step_tid == t.tid;
+  if (e.type == EventType::kSyscall && !stepping && !t.at_syscall_stop &&
+      enter_syscall_in_place(t, e, request.stops)) {
+    return SegmentStop{};
+  }
   for (;;) {
     auto over = arm_for_run(t, request.stops, std::nullopt);
     if (!over) {
@@ -473,6 +478,36 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const 
                                           describe_stop(t, status),
                                    regs ? &*regs : nullptr));
   }
+}
+
+// A thread past a clock stub's trapped rdtsc (tracee/vdso_patch.h) stands on
+// `mov $NR, %eax; syscall`, two instructions that touch nothing but registers: it is put
+// at that syscall's entry directly, as PTRACE_SYSEMU would stop it there, which saves
+// one round trip through the kernel per clock read. Not with a breakpoint on them.
+bool ReplaySession::enter_syscall_in_place(Thread& t, const Event& e, const StopSet& stops) {
+  constexpr size_t kLen = 7;  // b8 NR NR NR NR 0f 05
+  auto regs = get_regs(t.real);
+  unsigned char code[kLen] = {};
+  if (!regs || !mem_ || mem_->read_into(regs->rip, code, kLen) != kLen) {
+    return false;
+  }
+  int32_t nr = 0;
+  std::memcpy(&nr, code + 1, sizeof nr);
+  if (code[0] != 0xb8 || nr != e.sysno || code[5] != 0x0f || code[6] != 0x05) {
+    return false;
+  }
+  auto first = stops.breakpoints.lower_bound(regs->rip);
+  if (first != stops.breakpoints.end() && *first < regs->rip + kLen) {
+    return false;
+  }
+  user_regs_struct entry = past_syscall_instruction(*regs, regs->rip + 5);
+  entry.orig_rax = static_cast<uint64_t>(nr);
+  entry.rax = static_cast<uint64_t>(-ENOSYS);
+  if (!set_regs(t.real, entry)) {
+    return false;
+  }
+  t.pending_entry = true;
+  return true;
 }
 
 // A point at the first instruction of the handler of the signal that is about to be

@@ -227,6 +227,7 @@ class ReplaySession {
   // Runs the event's thread until the event's trigger, stopping early for the request.
   Result<SegmentStop> run_segment(Thread& t, const Event& e, const RunRequest& request);
   Result<SegmentStop> run_to_event(Thread& t, const Event& e, const RunRequest& request);
+  bool enter_syscall_in_place(Thread& t, const Event& e, const StopSet& stops);
   Result<SegmentStop> run_to_point(Thread& t, const Event& e, const RunRequest& request);
   Result<bool> run_to_point_in_process(Thread& t, const Event& e, const user_regs_struct& want);
   Result<bool> step_into_handler(Thread& t, const Event& e, const user_regs_struct& want);

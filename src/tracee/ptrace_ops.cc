@@ -162,6 +162,13 @@ user_regs_struct rerun_syscall(const user_regs_struct& entry) {
   return regs;
 }
 
+user_regs_struct past_syscall_instruction(user_regs_struct regs, uint64_t syscall_at) {
+  regs.rip = syscall_at + 2;
+  regs.rcx = regs.rip;
+  regs.r11 = regs.eflags & ~kResumeFlag;
+  return regs;
+}
+
 stack_t altstack_to_set(const stack_t& reported) {
   stack_t ss = reported;
   ss.ss_flags &= ~SS_ONSTACK;

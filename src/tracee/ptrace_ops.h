@@ -51,6 +51,14 @@ void apply_restart(user_regs_struct& regs);
 // syscall instruction so that it makes the call again when resumed.
 user_regs_struct rerun_syscall(const user_regs_struct& entry);
 
+// The resume flag: set in the flags image of a fault, never in what `syscall` saves.
+inline constexpr uint64_t kResumeFlag = 0x10000;
+
+// `regs` as the `syscall` instruction at `syscall_at` leaves them for the kernel: rip
+// and rcx past it, r11 the flags. For a thread that rewind takes through a syscall
+// without running the instruction (a clock stub's, see vdso_patch.h).
+user_regs_struct past_syscall_instruction(user_regs_struct regs, uint64_t syscall_at);
+
 // Runs `nr(args)` in the stopped thread `tid`, using the syscall instruction at `site`,
 // and restores its registers (a pending restart is applied first, see above). The
 // thread must not be at a syscall-entry stop. A signal that arrives meanwhile is not

@@ -271,8 +271,6 @@ class RecordSession {
   uint64_t preemptions_ = 0;
   uint64_t rdtsc_count_ = 0;
   uint64_t clock_reads_ = 0;  // vDSO clock calls answered at their stub's rdtsc
-  // rewind reads the clocks as the target does (see use_trapped_clock_stubs).
-  bool clock_answers_ = false;
   // Replay support state.
   std::vector<CodePatch> vdso_patches_;
   InjectionSite injection_site_;

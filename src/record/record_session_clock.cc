@@ -103,9 +103,6 @@ bool RecordSession::answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp)
 // matters, and the thread goes on into the stub's syscall.
 std::optional<Event> RecordSession::answer_clock_call(Thread& t, user_regs_struct& regs,
                                                       const CodePatch& stub) {
-  if (!clock_answers_) {
-    return std::nullopt;
-  }
   std::array<uint64_t, 6> args = {regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9};
   auto reading = read_clock_for(stub.sysno, args, pid_);
   uint64_t return_to = 0;
@@ -139,8 +136,7 @@ std::optional<Event> RecordSession::answer_clock_call(Thread& t, user_regs_struc
 // namespace) the call would still go to the kernel after that stop, so the plain stubs
 // stay.
 void RecordSession::use_trapped_clock_stubs(std::string_view image, uint64_t base) {
-  clock_answers_ = shares_time_namespace(pid_);
-  if (!tsc_trapped_ || !clock_answers_) {
+  if (!tsc_trapped_ || !shares_time_namespace(pid_)) {
     return;
   }
   auto trapped = vdso_patches(image, base, ClockStub::kTrapped);

@@ -32,6 +32,7 @@ Installs nothing itself. Every process it starts is killed before it exits.
 
 Usage: bench/record_overhead.py [--build build] [--seconds 10] [--connections 8]
                                 [--iterations 20000] [--only demo,redis,go,syscall-loop]
+                                [--rewind-flag=--fast-clocks ...]
 """
 import argparse
 import dataclasses
@@ -259,8 +260,8 @@ def run_service(target, mode, args, workdir):
         if mode == "native":
             target.calibrate(port, args)
         else:
-            command = ([args.rewind, "record", *REWIND_FLAGS[mode], "-p", str(proc.pid), "-o",
-                        str(out)]
+            command = ([args.rewind, "record", *REWIND_FLAGS[mode], *args.rewind_flag, "-p",
+                        str(proc.pid), "-o", str(out)]
                        if mode in REWIND_FLAGS else STRACE + ["-o", str(out), "-p", str(proc.pid)])
             with open(tracer_log, "w") as log:
                 tracer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -310,7 +311,8 @@ def run_loop(target, mode, args, workdir):
     log_path = workdir / "tracer.log"
     command = [str(target.binary), str(args.iterations)]
     if mode in REWIND_FLAGS:
-        command = [args.rewind, "record", *REWIND_FLAGS[mode], "-o", str(out), "--", *command]
+        command = [args.rewind, "record", *REWIND_FLAGS[mode], *args.rewind_flag, "-o", str(out),
+                   "--", *command]
     elif mode == "strace":
         command = STRACE + ["-o", str(out), "--", *command]
     proc = None
@@ -418,6 +420,9 @@ def main():
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=20000,
                     help="syscall-loop iterations (strace's log takes 32 KiB each)")
+    ap.add_argument("--rewind-flag", action="append", default=[],
+                    help="one more flag for both rewind modes (e.g. --rewind-flag=--fast-clocks); "
+                         "repeatable")
     ap.add_argument("--only", default=",".join(TARGET_NAMES),
                     help=f"comma-separated targets among {','.join(TARGET_NAMES)}")
     args = ap.parse_args()

@@ -40,7 +40,8 @@ int exit_code_of(const RecordResult& result, bool launched) {
 }
 
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
-               bool redact_env, double duration_s, std::optional<bool> pin_cpu) {
+               bool redact_env, double duration_s, std::optional<bool> pin_cpu,
+               bool fast_clocks) {
   if ((pid > 0) == !command.empty()) {
     fmt::print(stderr, "rewind record: give either -p PID or a command after --\n");
     return 2;
@@ -54,6 +55,7 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
   // A launched program is there for the recording; a running service keeps all its CPUs
   // unless asked, should rewind be killed before it puts them back.
   opt.pin_cpu = pin_cpu.value_or(pid == 0);
+  opt.fast_clocks = fast_clocks;
   auto session = pid > 0 ? RecordSession::attach(opt) : RecordSession::launch(opt);
   if (!session) {
     fmt::print(stderr, "rewind record: {}\n", session.error().message);
@@ -89,6 +91,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
   static std::vector<std::string> command;
   static bool pin_cpu = false;
   static bool no_pin_cpu = false;
+  static bool fast_clocks = false;
   cmd->add_option("-p,--pid", pid, "Attach to this running process");
   cmd->add_option("-o,--output", output, "Recording file (default: NAME-PID-TIME.rwd)");
   cmd->add_flag("--redact-env", redact_env, "Store environment variable names without values");
@@ -100,6 +103,10 @@ void add_record_command(CLI::App& app, int& exit_code) {
       "the target's CPUs are put back when rewind detaches, but stay pinned if rewind is "
       "killed (default: on with -- CMD, off with -p)");
   cmd->add_flag("--no-pin-cpu", no_pin_cpu, "Leave the target's CPUs alone")->excludes(pin);
+  cmd->add_flag("--fast-clocks", fast_clocks,
+                "Stop the target once per vDSO clock read instead of twice; if rewind is then "
+                "killed with SIGKILL, a thread of the target that blocks SIGSEGV dies at its "
+                "next clock read (see docs/recording.md#if-rewind-is-killed)");
   cmd->add_option("command", command, "Command to launch and record (after --)");
   cmd->footer(
       "Exit status: with -- CMD, the program's own (128 + signal when a signal ended it), "
@@ -110,7 +117,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
     if (pin_cpu || no_pin_cpu) {
       pin_choice = pin_cpu;
     }
-    exit_code = run_record(pid, command, output, redact_env, duration, pin_choice);
+    exit_code = run_record(pid, command, output, redact_env, duration, pin_choice, fast_clocks);
   });
 }
 

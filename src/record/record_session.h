@@ -58,6 +58,10 @@ struct RecordOptions {
   std::chrono::milliseconds max_duration{0};
   // Run the target's threads and rewind on one CPU while recording (put back at detach).
   bool pin_cpu = false;
+  // vDSO clock reads stop once, at a trapped rdtsc (tracee/vdso_patch.h), instead of as
+  // a syscall. Off by default: should rewind die, that rdtsc kills a thread that blocks
+  // SIGSEGV (the kernel forces the fault through with the default action).
+  bool fast_clocks = false;
 };
 
 struct RecordResult {

@@ -1,12 +1,12 @@
 // RecordSession's clock reads: trapped rdtsc and the vDSO clock functions.
 //
 // rdtsc is trapped (PR_SET_TSC), so each one stops the thread with a SIGSEGV that rewind
-// answers with its own rdtsc and records. The vDSO clock functions are patched into stubs
-// (tracee/vdso_patch.h); where rdtsc is trapped they start with one, and that single stop
-// is where rewind answers the whole call: it reads the clock itself (clock_reading.h),
-// writes the result where the call would have, and returns the thread to its caller with
-// the registers that the stub's syscall would have left. The log gets what replay
-// meets when it runs the same stub: the rdtsc, then the syscall.
+// answers with its own rdtsc and records. The vDSO clock functions are patched into
+// stubs (tracee/vdso_patch.h); with --fast-clocks they start with a trapped rdtsc, and
+// that single stop is where rewind answers the whole call: it reads the clock itself
+// (clock_reading.h), writes the result where the call would have, and returns the thread
+// to its caller with the registers that the stub's syscall would have left. The log gets
+// what replay meets when it runs the same stub: the rdtsc, then the syscall.
 #include <signal.h>
 #include <sys/uio.h>
 #include <x86intrin.h>
@@ -131,12 +131,17 @@ std::optional<Event> RecordSession::answer_clock_call(Thread& t, user_regs_struc
   return e;
 }
 
-// Once rdtsc traps in every thread: the clock stubs get their leading rdtsc, so that
-// each call costs one stop. Where rewind does not see the target's clocks (another time
-// namespace) the call would still go to the kernel after that stop, so the plain stubs
-// stay.
+// With --fast-clocks, once rdtsc traps in every thread: the clock stubs get their
+// leading rdtsc, so that each call costs one stop. Where rewind does not see the
+// target's clocks (another time namespace) the call would still go to the kernel after
+// that stop, so the plain stubs stay.
+//
+// Not the default: if rewind dies, the first clock read of a thread that blocks SIGSEGV
+// is a trapped rdtsc that the kernel forces through with SIGSEGV's default action, and
+// the orphan guard never runs. Plain stubs make a syscall there. Making this safe needs
+// the stub to see, in the target's memory, that rewind is gone.
 void RecordSession::use_trapped_clock_stubs(std::string_view image, uint64_t base) {
-  if (!tsc_trapped_ || !shares_time_namespace(pid_)) {
+  if (!options_.fast_clocks || !tsc_trapped_ || !shares_time_namespace(pid_)) {
     return;
   }
   auto trapped = vdso_patches(image, base, ClockStub::kTrapped);

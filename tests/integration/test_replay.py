@@ -31,9 +31,10 @@ class Program:
     loops: bool = True  # takes "loop SECONDS" (tests/programs/replay_loop.h)
     check: object = None  # extra condition on the output's match
     waits_for_sigusr1: bool = False
+    flags: tuple = ()  # for `rewind record`
 
     def __str__(self):
-        return self.name
+        return "".join([self.name, *(f"[{f.lstrip('-')}]" for f in self.flags)])
 
 
 SUITE = [
@@ -52,10 +53,19 @@ SUITE = [
             r"random: 16384 bytes from getrandom, 4096 from /dev/urandom, "
             r"fingerprint [0-9a-f]{16}"),
     Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}"),
-    # vDSO clock calls answered at their stub's trapped rdtsc: the registers they leave
-    # behind (kept in memory) must be what replay's syscall leaves.
+    # With --fast-clocks, vDSO clock calls answered at their stub's trapped rdtsc: the
+    # registers they leave behind (kept in memory) must be what replay's syscall leaves.
     Program("replay_clock_regs",
             r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range"),
+    Program("replay_clock_regs",
+            r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range",
+            flags=("--fast-clocks",)),
+    Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}",
+            flags=("--fast-clocks",)),
+    # No syscall between clock reads: a stop must still end at a place replay finds.
+    Program("replay_exceptions",
+            r"exceptions: 10000 caught twice, 438890 characters, 0 strings leaked",
+            flags=("--fast-clocks",)),
     Program("replay_itimer",
             r"itimer: \d+ rounds of 20 ticks during computation, hash [0-9a-f]{16}"),
     Program("replay_wait_sigusr1", r"got (\d+) SIGUSR1, hash [0-9a-f]{16}",
@@ -176,7 +186,7 @@ def check_output(program, text):
     return m
 
 
-def record_launch(tmp_path, name, send_sigusr1=False, status=0):
+def record_launch(tmp_path, name, send_sigusr1=False, status=0, flags=()):
     """Records tests/programs/`name` in launch mode until it ends; returns the recording
     and rewind's stdout (which the program's output goes to). With send_sigusr1, sends
     the program a SIGUSR1 once it says it waits for one. rewind must exit with `status`,
@@ -184,7 +194,8 @@ def record_launch(tmp_path, name, send_sigusr1=False, status=0):
     out = tmp_path / f"{name}.rwd"
     errors = tmp_path / f"{name}.stderr"
     with open(errors, "w") as stderr:
-        rec = subprocess.Popen([REWIND, "record", "-o", str(out), "--", str(PROGRAMS / name)],
+        rec = subprocess.Popen([REWIND, "record", *flags, "-o", str(out), "--",
+                                str(PROGRAMS / name)],
                                stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         lines = OutputLines(rec.stdout)
@@ -211,7 +222,8 @@ def crash_line(text):
 
 @pytest.mark.parametrize("program", SUITE, ids=str)
 def test_launch_recording_replays_to_identical_state(tmp_path, program):
-    out, stdout = record_launch(tmp_path, program.name, program.waits_for_sigusr1)
+    out, stdout = record_launch(tmp_path, program.name, program.waits_for_sigusr1,
+                                flags=program.flags)
     assert "exit (status 0)" in stdout
     m = check_output(program, stdout)
     if program.waits_for_sigusr1:
@@ -227,7 +239,7 @@ def test_attach_recording_replays_to_identical_state(tmp_path, procs, program):
     lines = OutputLines(target.stdout)
     time.sleep(0.3)
     out = tmp_path / f"{program.name}.rwd"
-    rec = start_recording(target.pid, out, procs)
+    rec = start_recording(target.pid, out, procs, *program.flags)
     sent = 0
     stop_at = time.monotonic() + 1.0
     while time.monotonic() < stop_at:

@@ -417,8 +417,8 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
 Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const Event& e,
                                                                const RunRequest& request) {
   bool stepping = request.step_tid == t.tid;
-  if (e.type == EventType::kSyscall && !stepping && !t.at_syscall_stop &&
-      enter_syscall_in_place(t, e, request.stops)) {
+  if (e.type == EventType::kSyscall && !stepping && !t.at_syscall_stop && t.resume_sig == 0 &&
+      !t.at_handler_entry && enter_syscall_in_place(t, e, request.stops)) {
     return SegmentStop{};
   }
   for (;;) {
@@ -483,17 +483,19 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const 
 // A thread past a clock stub's trapped rdtsc (tracee/vdso_patch.h) stands on
 // `mov $NR, %eax; syscall`, two instructions that touch nothing but registers: it is put
 // at that syscall's entry directly, as PTRACE_SYSEMU would stop it there, which saves
-// one round trip through the kernel per clock read. Not with a breakpoint on them.
+// one round trip through the kernel per clock read. Only right after an rdtsc with no
+// signal to deliver first, and not with a breakpoint on those instructions.
 bool ReplaySession::enter_syscall_in_place(Thread& t, const Event& e, const StopSet& stops) {
-  constexpr size_t kLen = 7;  // b8 NR NR NR NR 0f 05
+  constexpr size_t kLen = 7;  // b8 NR NR NR NR 0f 05, after 0f 31
   auto regs = get_regs(t.real);
-  unsigned char code[kLen] = {};
-  if (!regs || !mem_ || mem_->read_into(regs->rip, code, kLen) != kLen) {
+  unsigned char code[2 + kLen] = {};
+  if (!regs || !mem_ || mem_->read_into(regs->rip - 2, code, sizeof code) != sizeof code) {
     return false;
   }
   int32_t nr = 0;
-  std::memcpy(&nr, code + 1, sizeof nr);
-  if (code[0] != 0xb8 || nr != e.sysno || code[5] != 0x0f || code[6] != 0x05) {
+  std::memcpy(&nr, code + 3, sizeof nr);
+  if (code[0] != 0x0f || code[1] != 0x31 || code[2] != 0xb8 || nr != e.sysno ||
+      code[7] != 0x0f || code[8] != 0x05) {
     return false;
   }
   auto first = stops.breakpoints.lower_bound(regs->rip);

@@ -1,12 +1,9 @@
 #include "record/clock_reading.h"
 
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include <cerrno>
-#include <cstring>
 #include <string>
 
 namespace rwd {
@@ -94,15 +91,6 @@ std::optional<ClockReading> read_clock_for(int64_t sysno, const std::array<uint6
     default:
       return std::nullopt;
   }
-}
-
-bool shares_time_namespace(pid_t pid) {
-  struct stat own{}, target{};
-  if (::stat("/proc/self/ns/time", &own) != 0) {
-    return errno == ENOENT;  // no time namespaces on this kernel
-  }
-  return ::stat(("/proc/" + std::to_string(pid) + "/ns/time").c_str(), &target) == 0 &&
-         own.st_ino == target.st_ino && own.st_dev == target.st_dev;
 }
 
 }  // namespace rwd

@@ -34,8 +34,4 @@ struct ClockReading {
 std::optional<ClockReading> read_clock_for(int64_t sysno, const std::array<uint64_t, 6>& args,
                                            pid_t pid);
 
-// Whether process `pid` reads the system-wide clocks as rewind does (the same time
-// namespace; true on kernels without time namespaces).
-bool shares_time_namespace(pid_t pid);
-
 }  // namespace rwd

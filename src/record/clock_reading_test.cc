@@ -79,9 +79,5 @@ TEST(ClockReading, TimeAndGettimeofdayWriteOnlyWhereAsked) {
   EXPECT_TRUE(res->outputs.empty());
 }
 
-TEST(ClockReading, OwnProcessSharesItsTimeNamespace) {
-  EXPECT_TRUE(shares_time_namespace(::getpid()));
-}
-
 }  // namespace
 }  // namespace rwd

@@ -13,6 +13,7 @@
 
 #include "record/clock_reading.h"
 #include "record/record_session.h"
+#include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
 
 namespace rwd {

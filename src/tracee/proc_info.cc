@@ -1,6 +1,7 @@
 #include "tracee/proc_info.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -272,5 +273,14 @@ Result<std::string> read_auxv(pid_t pid) {
 }
 
 bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+bool shares_time_namespace(pid_t pid) {
+  struct stat own{}, target{};
+  if (::stat("/proc/self/ns/time", &own) != 0) {
+    return errno == ENOENT;  // no time namespaces on this kernel
+  }
+  return ::stat(("/proc/" + std::to_string(pid) + "/ns/time").c_str(), &target) == 0 &&
+         own.st_ino == target.st_ino && own.st_dev == target.st_dev;
+}
 
 }  // namespace rwd

@@ -67,4 +67,8 @@ Result<std::string> read_auxv(pid_t pid);
 
 bool process_exists(pid_t pid);
 
+// Whether process `pid` reads the system-wide clocks as the caller does (the same time
+// namespace; true on kernels without time namespaces).
+bool shares_time_namespace(pid_t pid);
+
 }  // namespace rwd

@@ -846,7 +846,8 @@ void RecordSession::finish(const std::string& reason) {
         {"tsc_trapped", tsc_trapped_},
         {"preemptions", preemptions_},
         {"rdtsc", rdtsc_count_},
-        {"clock_reads_answered", clock_reads_}}},
+        {"clock_reads_answered", clock_reads_},
+        {"waits_restarted", waits_restarted_}}},
   };
   if (!exec_list_.empty()) {
     trailer["execs"] = exec_list_;

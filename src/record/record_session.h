@@ -212,6 +212,7 @@ class RecordSession {
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
   void note_interrupted_calls();
+  bool restart_if_woken_by_tracing(Thread& t, user_regs_struct& regs);
   int64_t restarted_call(const user_regs_struct& regs);
   void reap_child();
   void undo_replay_support();
@@ -273,6 +274,7 @@ class RecordSession {
   std::chrono::steady_clock::time_point owner_syscall_since_;
   std::deque<pid_t> run_queue_;
   uint64_t preemptions_ = 0;
+  uint64_t waits_restarted_ = 0;  // see restart_if_woken_by_tracing
   uint64_t rdtsc_count_ = 0;
   uint64_t clock_reads_ = 0;  // vDSO clock calls answered at their stub's rdtsc
   // Replay support state.

@@ -215,6 +215,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
   }
   Event& e = t.syscall;
   e.result = info.exit.rval;
+  if (e.result == -EINTR) {
+    if (auto regs = get_regs(t.tid); regs && restart_if_woken_by_tracing(t, *regs)) {
+      e.result = static_cast<int64_t>(regs->rax);
+    }
+  }
   pid_t killed_group = std::exchange(t.kills_group, 0);
   if (killed_group != 0) {
     if (auto regs = get_regs(t.tid)) {
@@ -366,9 +371,39 @@ void RecordSession::keep_orphan_guard(Thread& t, const Event& e) {
   }
 }
 
+// Some waits end with EINTR when a ptrace stop interrupts them, and the kernel does not
+// restart them: epoll_wait and epoll_pwait, sigtimedwait, semop, io_getevents, a socket
+// call with a timeout (signal(7)). Tracing stops a thread twice that the program knows
+// nothing of: as rewind attaches and as the recording ends. And a traced thread gets the
+// signals that its action ignores (SIGCHLD at its default, say), which wake a wait too;
+// untraced, the kernel would have dropped them. Either way the program would see an
+// error that nothing it did explains, and a program that does not expect EINTR there
+// fails. So when no signal that acts is pending (or held by rewind), such a call is
+// restarted instead, as the kernel restarts read(): it waits again, with its whole
+// timeout. True when `regs` (thread `t` stopped after the call) were changed so.
+bool RecordSession::restart_if_woken_by_tracing(Thread& t, user_regs_struct& regs) {
+  if (t.pending_signal != 0) {
+    return false;
+  }
+  auto st = read_thread_status(pid_, t.tid);
+  if (!st || signals_that_act(*st) != 0) {
+    return false;
+  }
+  user_regs_struct restarted = regs;
+  if (!restart_instead_of_eintr(restarted) || !set_regs(t.tid, restarted)) {
+    return false;
+  }
+  regs = restarted;
+  ++waits_restarted_;
+  return true;
+}
+
 void RecordSession::note_interrupted_calls() {
   for (auto& [tid, t] : threads_) {
     auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));
+    if (regs && static_cast<int64_t>(regs->rax) == -EINTR) {
+      (void)restart_if_woken_by_tracing(*t, *regs);  // the attach stop ended its wait
+    }
     if (regs && static_cast<int64_t>(regs->rax) == kErestartRestartblock) {
       int64_t nr = static_cast<int64_t>(regs->orig_rax);
       if (nr == SYS_restart_syscall) {

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "tracee/signals.h"
 #include "tracee/target_memory.h"
 
 namespace rwd {
@@ -73,6 +74,10 @@ Result<ProcStatus> parse_status(const std::string& text) {
       st.uid = static_cast<uint32_t>(first_int());
     } else if (key == "Gid") {
       st.gid = static_cast<uint32_t>(first_int());
+    } else if (key == "SigPnd") {
+      parse_hex(value, st.sig_pending);
+    } else if (key == "ShdPnd") {
+      parse_hex(value, st.shared_pending);
     } else if (key == "SigBlk") {
       parse_hex(value, st.sig_blocked);
     } else if (key == "SigIgn") {
@@ -138,6 +143,13 @@ Result<ProcStatus> read_status(pid_t pid) {
     return std::unexpected(text.error());
   }
   return parse_status(*text);
+}
+
+uint64_t signals_that_act(const ProcStatus& thread) {
+  constexpr uint64_t kIgnoredByDefault = signal_bit(SIGCHLD) | signal_bit(SIGURG) |
+                                         signal_bit(SIGWINCH) | signal_bit(SIGCONT);
+  uint64_t ignored = thread.sig_ignored | (kIgnoredByDefault & ~thread.sig_caught);
+  return (thread.sig_pending | thread.shared_pending) & ~thread.sig_blocked & ~ignored;
 }
 
 Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid) {

@@ -47,6 +47,8 @@ struct ProcStatus {
   pid_t tracer_pid = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
+  uint64_t sig_pending = 0;     // SigPnd (per thread: sent to this thread)
+  uint64_t shared_pending = 0;  // ShdPnd (sent to the process)
   uint64_t sig_blocked = 0;  // SigBlk (per thread)
   uint64_t sig_ignored = 0;  // SigIgn
   uint64_t sig_caught = 0;   // SigCgt
@@ -54,6 +56,12 @@ struct ProcStatus {
 };
 
 Result<ProcStatus> read_status(pid_t pid);
+
+// The signals pending for a thread (its status) that its next delivery acts on: not
+// blocked, and neither ignored (SIG_IGN) nor left at a default that ignores them
+// (SIGCHLD, SIGURG, SIGWINCH, SIGCONT). The kernel discards such signals as they are
+// sent, except to a traced thread, where they still interrupt a wait.
+uint64_t signals_that_act(const ProcStatus& thread);
 // Same for one thread of a process (/proc/PID/task/TID/status).
 Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid);
 

@@ -154,6 +154,14 @@ void apply_restart(user_regs_struct& regs) {
   regs.orig_rax = static_cast<uint64_t>(-1);
 }
 
+bool restart_instead_of_eintr(user_regs_struct& regs) {
+  if (static_cast<int64_t>(regs.orig_rax) < 0 || static_cast<int64_t>(regs.rax) != -EINTR) {
+    return false;
+  }
+  regs.rax = static_cast<uint64_t>(-kERestartNoIntr);
+  return true;
+}
+
 user_regs_struct rerun_syscall(const user_regs_struct& entry) {
   user_regs_struct regs = entry;
   regs.rip -= 2;

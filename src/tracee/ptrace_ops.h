@@ -46,6 +46,10 @@ bool restart_pending(const user_regs_struct& regs);
 // Applies the restart the kernel would apply when no signal handler runs: back to the
 // syscall instruction with the syscall number (or restart_syscall) in rax.
 void apply_restart(user_regs_struct& regs);
+// For registers stopped after a syscall that failed with EINTR: have the kernel restart
+// it on its way back to user space, whatever happens first (-ERESTARTNOINTR). False,
+// and nothing changed, for any other stop.
+bool restart_instead_of_eintr(user_regs_struct& regs);
 
 // The registers of a thread at a syscall-entry stop (`entry`), set back onto its
 // syscall instruction so that it makes the call again when resumed.

@@ -109,6 +109,14 @@ SUITE = [
             # attach in 8 to this program, which does that all the time). A known recorder
             # bug, older than this test, named in the README's limits.
             loops=False),
+    # Waits that a ptrace stop ends with EINTR (epoll_wait, sigtimedwait, semtimedop),
+    # woken by attaching, detaching and a SIGCHLD that only a traced process gets: the
+    # program fails at an EINTR that no handler explains. A real SIGUSR1 still ends its
+    # epoll_pwait.
+    Program("replay_quiet_waits",
+            r"quiet waits: (\d+) rounds, epoll_wait sigtimedwait semtimedop ended by their "
+            r"timeouts only \(all three waited\), SIGUSR1 ended epoll_pwait (\d+) times",
+            check=lambda m: m[1] == m[2]),
     # A signal delivered on top of another's fresh frame, at its handler's first
     # instruction: replay reaches that point without a trap of its own in between.
     Program("replay_nested_signals",

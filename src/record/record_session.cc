@@ -674,6 +674,7 @@ void RecordSession::detach_all() {
     release_new_child(*t);
   }
   if (!result_.crash_signal && !process_gone_) {
+    deliver_signals_ending_masked_waits();  // before undo_replay_support runs syscalls
     undo_replay_support();
   }
   if (!process_gone_) {

@@ -212,6 +212,7 @@ class RecordSession {
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
   void note_interrupted_calls();
+  void deliver_signals_ending_masked_waits();
   bool restart_if_woken_by_tracing(Thread& t, user_regs_struct& regs);
   int64_t restarted_call(const user_regs_struct& regs);
   void reap_child();

@@ -853,7 +853,9 @@ Status RecordSession::prepare_for_replay() {
     return ok();
   }
   // Before any syscall runs in a thread: the first injection turns a pending
-  // restart into a restart_syscall, and the interrupted call would be forgotten.
+  // restart into a restart_syscall, and the interrupted call would be forgotten; and
+  // it would put back the signal mask that a masked wait replaced.
+  deliver_signals_ending_masked_waits();
   note_interrupted_calls();
   // The guard goes in first: should rewind die, it makes the target survive every
   // later step (and the recording).

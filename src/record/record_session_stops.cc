@@ -398,6 +398,121 @@ bool RecordSession::restart_if_woken_by_tracing(Thread& t, user_regs_struct& reg
   return true;
 }
 
+namespace {
+
+// The waits that replace the thread's signal mask while they wait.
+bool is_masked_wait(int64_t nr) {
+  return nr == SYS_rt_sigsuspend || nr == SYS_ppoll || nr == SYS_pselect6 ||
+         nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2;
+}
+
+}  // namespace
+
+// A thread whose masked wait (sigsuspend, ppoll, pselect6, epoll_pwait) a signal ended
+// as rewind attached (or as the recording ended) stands between the wait's return and
+// the signal's handler, with the wait's mask still in force. The first syscall rewind
+// runs in it would return it to user space without the handler, and the kernel would put the thread's own mask back
+// there: the signal, unblocked only by the wait's mask, would then stay pending, and the
+// program would see the wait fail with EINTR and no handler run (or, once the signal
+// was sent again, replay would meet it where the recording had not). So before anything
+// runs in such a thread, the signal goes to its handler: one step with the signal, which
+// the kernel ends at the handler's first instruction, having saved the thread's own mask
+// in the signal frame. At attach this happens before the recording starts (the initial
+// snapshot finds the thread in its handler); at detach, after the final state is saved.
+// Signals without a handler are left as they were.
+void RecordSession::deliver_signals_ending_masked_waits() {
+  std::vector<pid_t> tids;
+  for (auto& [tid, t] : threads_) {
+    tids.push_back(tid);
+  }
+  for (pid_t tid : tids) {
+    auto it = threads_.find(tid);
+    if (it == threads_.end() || !it->second->stopped || it->second->group_stop) {
+      continue;
+    }
+    Thread& t = *it->second;
+    auto regs = get_regs(tid);
+    if (!regs || !is_masked_wait(static_cast<int64_t>(regs->orig_rax)) ||
+        (!restart_pending(*regs) && static_cast<int64_t>(regs->rax) != -EINTR)) {
+      continue;
+    }
+    auto st = read_thread_status(pid_, tid);
+    if (!st) {
+      continue;
+    }
+    int sig = t.pending_signal;
+    bool early = sig != 0;  // stopped at its delivery: in early_events_ already
+    if (!early) {
+      uint64_t acting = signals_that_act(*st) & st->sig_caught;
+      if (acting == 0) {
+        continue;
+      }
+      // At the interrupt's stop or the wait's exit: let the kernel take the signal off
+      // the queue.
+      if (::ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) {
+        continue;
+      }
+      auto ws = wait_thread(tid, std::chrono::seconds(2));
+      if (!ws) {
+        t.stopped = false;  // still running: its stop is collected by the main loop
+        continue;
+      }
+      if (!ws->stopped()) {
+        process_stop(tid, *ws);
+        continue;
+      }
+      if (ws->is_syscall_stop() || ws->ptrace_event() != 0) {
+        continue;  // stopped again, but not for a signal: nothing to deliver
+      }
+      sig = ws->stop_signal();
+    }
+    // Another signal that came first is delivered as any other.
+    auto take_as_any_other = [&](int other) {
+      if (finished_) {
+        t.pending_signal = other;  // the recording is over: only delivered at detach
+      } else {
+        on_signal_stop(t, other);
+      }
+    };
+    if ((st->sig_caught & signal_bit(sig)) == 0 || is_stop_signal(sig)) {
+      if (!early) {
+        take_as_any_other(sig);
+      }
+      continue;
+    }
+    auto step = reinterpret_cast<void*>(static_cast<long>(sig));
+    if (::ptrace(PTRACE_SINGLESTEP, tid, nullptr, step) != 0) {
+      continue;
+    }
+    auto ws = wait_thread(tid, std::chrono::seconds(2));
+    if (!ws || !ws->stopped()) {
+      if (ws) {
+        process_stop(tid, *ws);
+      } else {
+        t.stopped = false;
+      }
+      continue;
+    }
+    t.pending_signal = 0;
+    t.delivering.reset();
+    if (ws->stop_signal() != SIGTRAP && !ws->is_syscall_stop() && ws->ptrace_event() == 0) {
+      take_as_any_other(ws->stop_signal());  // arrived on the way into the handler
+    }
+    t.segv_mask = Thread::SegvMask::kUnknown;
+    if (early) {
+      // Its point and signal event: the delivery is now part of the initial state.
+      std::erase_if(early_events_, [&](const Event& e) {
+        return e.tid == static_cast<uint32_t>(tid) &&
+               ((e.type == EventType::kSignal && e.signo == sig) ||
+                (e.type == EventType::kPoint && e.reason == PointReason::kSignal));
+      });
+    }
+    spdlog::debug("thread {}: {} that ended its {} went to its handler before rewind ran "
+                  "anything in the thread",
+                  tid, signal_name(sig), syscall_name(static_cast<int64_t>(regs->orig_rax)));
+  }
+}
+
 void RecordSession::note_interrupted_calls() {
   for (auto& [tid, t] : threads_) {
     auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));

@@ -103,12 +103,7 @@ SUITE = [
             r"masked wait: (\d+) rounds, sigsuspend ppoll pselect6 epoll_pwait each ended by a "
             r"blocked signal under its own mask, the mask put back; child pid unset in (\d+) "
             r"of (\d+)",
-            check=lambda m: int(m[3]) == 10 * int(m[1]) and 2 * int(m[2]) <= int(m[3]),
-            # Not attached to: a signal that arrives while rewind attaches to a thread in
-            # a masked wait can be delivered after the wait instead of ending it (about 1
-            # attach in 8 to this program, which does that all the time). A known recorder
-            # bug, older than this test, named in the README's limits.
-            loops=False),
+            check=lambda m: int(m[3]) == 10 * int(m[1]) and 2 * int(m[2]) <= int(m[3])),
     # Waits that a ptrace stop ends with EINTR (epoll_wait, sigtimedwait, semtimedop),
     # woken by attaching, detaching and a SIGCHLD that only a traced process gets: the
     # program fails at an EINTR that no handler explains. A real SIGUSR1 still ends its

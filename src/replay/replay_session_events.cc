@@ -367,7 +367,10 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
   bool ok_result = !is_error(e.result);
   switch (syscall_policy(e.sysno)) {
     case SyscallPolicy::kMemoryMap:
-      return ok_result ? perform_mm(t, e, *entry) : emulate(t, e, *entry);
+      // A madvise that fails part-way (a hole in its range: ENOMEM) has still advised
+      // the pages before the hole: performed again, it fails the same way.
+      return ok_result || e.sysno == SYS_madvise ? perform_mm(t, e, *entry)
+                                                 : emulate(t, e, *entry);
     case SyscallPolicy::kBreak:
       return perform_brk(t, e, *entry);
     case SyscallPolicy::kClone:

@@ -96,6 +96,8 @@ struct ArgSpec {
   // Also written when the call was interrupted by a signal (-EINTR or a restart code):
   // poll's revents, the remaining time of nanosleep and of select/ppoll timeouts.
   bool on_interrupt = false;
+  // Written whatever the call returns: waitid fills in its siginfo also when it fails.
+  bool on_failure = false;
 };
 
 // Properties that change how the recorder handles a syscall.

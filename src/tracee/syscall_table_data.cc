@@ -124,6 +124,11 @@ constexpr ArgSpec intr(ArgSpec s) {
   s.on_interrupt = true;
   return s;
 }
+// Also written when the call fails.
+constexpr ArgSpec always(ArgSpec s) {
+  s.on_failure = true;
+  return s;
+}
 constexpr ArgSpec SOCKLEN = inout(4);
 
 constexpr SyscallInfo E(int nr, std::string_view name, std::initializer_list<ArgSpec> args,
@@ -199,7 +204,7 @@ constexpr SyscallInfo kTable[] = {
     E(51, "getsockname", {FD, sa_out(2), SOCKLEN}),
     E(52, "getpeername", {FD, sa_out(2), SOCKLEN}),
     E(53, "socketpair", {DOM, STYPE, I, out_struct(8)}),
-    E(54, "setsockopt", {FD, I, I, in_buf(4), U}),
+    E(54, "setsockopt", {FD, I, I, in_buf(4), U}, kSysNone, "setsockopt"),
     E(55, "getsockopt", {FD, I, I, out_deref(4), SOCKLEN}),
     E(56, "clone", {CLONEF, P, P, P, P}, kSysThreadCreate, "clone"),
     E(57, "fork", {}, kSysThreadCreate),
@@ -211,12 +216,12 @@ constexpr SyscallInfo kTable[] = {
     E(63, "uname", {out_struct(sizeof(struct utsname))}),
     E(64, "semget", {I, I, FL}),
     E(65, "semop", {I, P, U}, B),
-    E(66, "semctl", {I, I, I, X}, kSysNone, kUnknown),
+    E(66, "semctl", {I, I, I, X}, kSysNone, "semctl"),
     E(67, "shmdt", {P}, MM),
     E(68, "msgget", {I, FL}),
     E(69, "msgsnd", {I, P, U, FL}, B),
     E(70, "msgrcv", {I, P, U, I, FL}, B, "msgrcv"),
-    E(71, "msgctl", {I, I, P}, kSysNone, kUnknown),
+    E(71, "msgctl", {I, I, P}, kSysNone, "msgctl"),
     E(72, "fcntl", {FD, FCMD, X}, B, "fcntl"),
     E(73, "flock", {FD, I}, B),
     E(74, "fsync", {FD}),
@@ -387,7 +392,7 @@ constexpr SyscallInfo kTable[] = {
     E(236, "vserver", {}),
     E(237, "mbind", {P, U, I, P, U, FL}),
     E(238, "set_mempolicy", {I, P, U}),
-    E(239, "get_mempolicy", {P, P, U, P, FL}, kSysNone, kUnknown),
+    E(239, "get_mempolicy", {P, P, U, P, FL}, kSysNone, "get_mempolicy"),
     E(240, "mq_open", {S, OF, MODE, in_struct(kMqAttr)}),
     E(241, "mq_unlink", {S}),
     E(242, "mq_timedsend", {FD, in_buf(2), U, U, in_struct(kTimespec)}, B),
@@ -395,10 +400,10 @@ constexpr SyscallInfo kTable[] = {
     E(244, "mq_notify", {FD, in_struct(kSigevent)}),
     E(245, "mq_getsetattr", {FD, in_struct(kMqAttr), out_struct(kMqAttr)}),
     E(246, "kexec_load", {X, U, P, FL}),
-    E(247, "waitid", {I, I, out_struct(kSiginfo), FL, out_struct(kRusage)}, B),
+    E(247, "waitid", {I, I, always(out_struct(kSiginfo)), FL, out_struct(kRusage)}, B),
     E(248, "add_key", {S, S, in_buf(3), U, I}),
     E(249, "request_key", {S, S, S, I}),
-    E(250, "keyctl", {I, X, X, X, X}, kSysNone, kUnknown),
+    E(250, "keyctl", {I, X, X, X, X}, kSysNone, "keyctl"),
     E(251, "ioprio_set", {I, I, I}),
     E(252, "ioprio_get", {I, I}),
     E(253, "inotify_init", {}),

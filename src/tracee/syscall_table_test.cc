@@ -252,7 +252,9 @@ TEST(SyscallOutputs, SpecialHandlers) {
   EXPECT_EQ(outputs(SYS_ioctl, {1, 0x80045430, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 4}}));
   EXPECT_TRUE(syscall_output_gap(info(SYS_ioctl), {1, 0x5401}).empty());
-  EXPECT_FALSE(syscall_output_gap(info(SYS_ioctl), {1, 0x541E}).empty());  // TIOCGSERIAL
+  EXPECT_FALSE(syscall_output_gap(info(SYS_ioctl), {1, 0x5426}).empty());  // TIOCTTYGSTRUCT
+  EXPECT_EQ(outputs(SYS_ioctl, {3, 0x545D /* TIOCGICOUNT */, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 80}}));
   // fcntl F_GETLK.
   EXPECT_EQ(outputs(SYS_fcntl, {3, 5, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 32}}));
@@ -274,6 +276,45 @@ TEST(SyscallOutputs, SpecialHandlers) {
   // select rewrites the fd_sets in whole longs.
   EXPECT_EQ(outputs(SYS_select, {5, addr_of(buf), 0, 0, 0}, 1),
             (std::vector<MemRange>{{addr_of(buf), 8}}));
+}
+
+TEST(SyscallOutputs, SysVIpcMemoryPolicyAndWaitid) {
+  char buf[256] = {};
+  // msgctl and semctl: the queue's or set's description, and the system's limits.
+  EXPECT_EQ(outputs(SYS_msgctl, {1, 2 /* IPC_STAT */, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 120}}));
+  EXPECT_EQ(outputs(SYS_msgctl, {1, 3 /* IPC_INFO */, addr_of(buf)}, 1),
+            (std::vector<MemRange>{{addr_of(buf), 32}}));
+  EXPECT_TRUE(outputs(SYS_msgctl, {1, 0 /* IPC_RMID */, 0}, 0).empty());
+  EXPECT_EQ(outputs(SYS_semctl, {1, 0, 0x100 | 2 /* IPC_64 | IPC_STAT */, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 104}}));
+  EXPECT_EQ(outputs(SYS_semctl, {1, 0, 19 /* SEM_INFO */, addr_of(buf)}, 3),
+            (std::vector<MemRange>{{addr_of(buf), 40}}));
+  EXPECT_TRUE(outputs(SYS_semctl, {1, 0, 16 /* SETVAL */, 1}, 0).empty());
+  // get_mempolicy: the mode and maxnode - 1 bits of node mask, in whole longs.
+  int mode = 0;
+  EXPECT_EQ(outputs(SYS_get_mempolicy, {addr_of(&mode), addr_of(buf), 65, 0, 0}, 0),
+            (std::vector<MemRange>{{addr_of(&mode), 4}, {addr_of(buf), 8}}));
+  EXPECT_EQ(outputs(SYS_get_mempolicy, {addr_of(&mode), addr_of(buf), 66, 0, 0}, 0),
+            (std::vector<MemRange>{{addr_of(&mode), 4}, {addr_of(buf), 16}}));
+  // setsockopt(IPT_SO_SET_REPLACE): the old counters, where the new table points.
+  uint64_t counters[4] = {};
+  uint32_t count = 3;
+  uint64_t at = addr_of(counters);
+  std::memcpy(buf + 84, &count, 4);
+  std::memcpy(buf + 88, &at, 8);
+  EXPECT_EQ(outputs(SYS_setsockopt, {3, 0 /* SOL_IP */, 64, addr_of(buf), 200}, 0),
+            (std::vector<MemRange>{{addr_of(counters), 48}}));
+  EXPECT_TRUE(outputs(SYS_setsockopt, {3, 1 /* SOL_SOCKET */, 64, addr_of(buf), 200}, 0).empty());
+  // keyctl: KEYCTL_DESCRIBE copies its answer only whole, KEYCTL_READ what fits.
+  EXPECT_EQ(outputs(SYS_keyctl, {6, 1, addr_of(buf), 64}, 20),
+            (std::vector<MemRange>{{addr_of(buf), 20}}));
+  EXPECT_TRUE(outputs(SYS_keyctl, {6, 1, addr_of(buf), 16}, 20).empty());
+  EXPECT_EQ(outputs(SYS_keyctl, {11, 1, addr_of(buf), 16}, 20),
+            (std::vector<MemRange>{{addr_of(buf), 16}}));
+  // waitid fills in its siginfo even when it fails (a P_PIDFD that is not a pidfd).
+  EXPECT_EQ(outputs(SYS_waitid, {3, 0, addr_of(buf), 4, 0}, -EBADF),
+            (std::vector<MemRange>{{addr_of(buf), 128}}));
 }
 
 TEST(SyscallInputs, StringsArraysAndWriteBuffers) {

@@ -257,6 +257,7 @@ class ReplaySession {
   Status let_leader_go(Thread& t, const Event& e);
   // Marks the thread dead and moves memory access to a live thread if it was the one.
   void thread_gone(Thread& t);
+  Status keep_orphan_guard_in_front(Thread& t, const Event& e);
   Status perform_plain(Thread& t, const Event& e, const user_regs_struct& entry);
   Status write_outputs(const Event& e);
   Status on_signal(Thread& t, const Event& e);

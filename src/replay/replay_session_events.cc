@@ -19,6 +19,7 @@
 #include "inspect/syscall_formatter.h"
 #include "tracee/signals.h"
 #include "tracee/proc_info.h"
+#include "tracee/orphan_guard.h"
 #include "tracee/ptrace_ops.h"
 #include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
@@ -336,6 +337,25 @@ void ReplaySession::thread_gone(Thread& t) {
   }
 }
 
+// The recorder put its orphan guard back in front of the program's SIGSEGV and SIGTRAP
+// actions whenever the program set one (record_session_stops.cc, keep_orphan_guard),
+// with syscalls of its own that the log does not hold: replay does the same after the
+// program's rt_sigaction, so that the kernel sets up those signals' frames as it did.
+Status ReplaySession::keep_orphan_guard_in_front(Thread& t, const Event& e) {
+  int sig = static_cast<int>(e.args[0]);
+  if (e.sysno != SYS_rt_sigaction || e.args[1] == 0 || image().orphan_guard == 0 ||
+      (sig != SIGSEGV && sig != SIGTRAP)) {
+    return ok();
+  }
+  int deferred = 0;
+  auto guard = OrphanGuard::adopt(image().orphan_guard);
+  if (auto s = guard.rewrap(t.real, sig, &deferred); !s) {
+    return fail("putting rewind's orphan guard back in front of the {} action at event {}: {}",
+                signal_name(sig), events_done_ + 1, s.error().message);
+  }
+  return ok();
+}
+
 Status ReplaySession::perform_plain(Thread& t, const Event& e, const user_regs_struct& entry) {
   auto p = perform(t, e, call_of(entry, e));
   if (!p) {
@@ -386,8 +406,15 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
         return emulate(t, e, *entry);
       }
       return perform_plain(t, e, *entry);
-    case SyscallPolicy::kProcessState:
-      return ok_result ? perform_plain(t, e, *entry) : emulate(t, e, *entry);
+    case SyscallPolicy::kProcessState: {
+      if (!ok_result) {
+        return emulate(t, e, *entry);
+      }
+      if (auto s = perform_plain(t, e, *entry); !s) {
+        return s;
+      }
+      return keep_orphan_guard_in_front(t, e);
+    }
     case SyscallPolicy::kExec:
       // An exec that happened is an exec event (on_exec), never a syscall event: this
       // one failed, or "succeeded" without running anything (a seccomp filter that

@@ -45,6 +45,13 @@ class OrphanGuard {
   // *deferred_signal.
   static Result<OrphanGuard> install(pid_t tid, uint64_t first_site, int* deferred_signal);
 
+  // The guard that a recording's snapshot holds at `base`, as replay finds it in the
+  // process it rebuilt: replay keeps it in front of the program's SIGSEGV and SIGTRAP
+  // actions as the recorder did (rewrap), so that the kernel delivers those signals as
+  // it did while recording (to a handler with SA_SIGINFO, which puts a siginfo in the
+  // signal frame).
+  static OrphanGuard adopt(uint64_t base) { return OrphanGuard(base); }
+
   // Puts the program's actions back and unmaps the guard. Only safe once no thread has
   // rdtsc trapped any more.
   Status remove(pid_t tid, int* deferred_signal) const;

@@ -341,6 +341,63 @@ void futex_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t res
   }
 }
 
+// What a tracer's ptrace request writes into the tracer (the program being recorded):
+// for the raw syscall, PEEK* store the word at `data` too.
+void ptrace_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t result,
+                    const MemoryPeek& peek) {
+  const uint64_t addr = args[2], data = args[3];
+  const auto n = static_cast<uint64_t>(result);
+  switch (args[0]) {
+    case 1:  // PTRACE_PEEKTEXT
+    case 2:  // PTRACE_PEEKDATA
+    case 3:  // PTRACE_PEEKUSER
+      out.add(data, 8);
+      break;
+    case 12:  // PTRACE_GETREGS
+      out.add(data, 27 * 8);  // struct user_regs_struct
+      break;
+    case 14:  // PTRACE_GETFPREGS
+      out.add(data, 512);  // struct user_fpregs_struct
+      break;
+    case 25:  // PTRACE_GET_THREAD_AREA
+      out.add(data, 16);  // struct user_desc
+      break;
+    case 30:  // PTRACE_ARCH_PRCTL: ARCH_GET_FS, ARCH_GET_GS store at addr
+      if (data == 0x1003 || data == 0x1004) {
+        out.add(addr, 8);
+      }
+      break;
+    case 0x4201:  // PTRACE_GETEVENTMSG
+    case 0x420a:  // PTRACE_GETSIGMASK
+      out.add(data, 8);
+      break;
+    case 0x4202:  // PTRACE_GETSIGINFO
+      out.add(data, 128);
+      break;
+    case 0x4204: {  // PTRACE_GETREGSET: the iovec's length is set to what was written
+      auto base = peek_value<uint64_t>(peek, data);
+      auto len = peek_value<uint64_t>(peek, data + 8);
+      out.add(data + 8, 8);
+      if (base && len) {
+        out.add(*base, std::min<uint64_t>(*len, 1u << 20));
+      }
+      break;
+    }
+    case 0x4209:  // PTRACE_PEEKSIGINFO: `result` siginfos
+      out.add(data, std::min<uint64_t>(n, 1024) * 128);
+      break;
+    case 0x420c:  // PTRACE_SECCOMP_GET_FILTER: `result` BPF instructions (none when data is 0)
+      out.add(data, std::min<uint64_t>(n, 4096) * 8);
+      break;
+    case 0x420e:  // PTRACE_GET_SYSCALL_INFO: at most addr bytes of the answer
+    case 0x420f:  // PTRACE_GET_RSEQ_CONFIGURATION
+      out.add(data, std::min(n, addr));
+      break;
+    default:
+      break;
+  }
+}
+
 void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint64_t, 6>& args,
                      int64_t result, const MemoryPeek& peek) {
   const std::string_view sp = info.special;
@@ -431,6 +488,8 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
       default:
         break;
     }
+  } else if (sp == "ptrace") {
+    ptrace_outputs(out, args, result, peek);
   } else if (sp == "get_mempolicy") {
     out.add(args[0], 4);  // the mode (a node with MPOL_F_NODE)
     if (args[2] > 0) {    // the node mask: maxnode - 1 bits, in whole longs

@@ -251,7 +251,7 @@ constexpr SyscallInfo kTable[] = {
     E(98, "getrusage", {I, out_struct(kRusage)}),
     E(99, "sysinfo", {out_struct(sizeof(struct sysinfo))}),
     E(100, "times", {out_struct(sizeof(struct tms))}),
-    E(101, "ptrace", {I, I, P, P}, UN, kUnknown),
+    E(101, "ptrace", {I, I, P, P}, UN, "ptrace"),
     E(102, "getuid", {}),
     E(103, "syslog", {I, P, I}, kSysNone, "syslog"),
     E(104, "getgid", {}),

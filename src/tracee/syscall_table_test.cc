@@ -312,6 +312,15 @@ TEST(SyscallOutputs, SysVIpcMemoryPolicyAndWaitid) {
   EXPECT_TRUE(outputs(SYS_keyctl, {6, 1, addr_of(buf), 16}, 20).empty());
   EXPECT_EQ(outputs(SYS_keyctl, {11, 1, addr_of(buf), 16}, 20),
             (std::vector<MemRange>{{addr_of(buf), 16}}));
+  // ptrace: what a tracer reads of its tracee lands in the tracer.
+  EXPECT_EQ(outputs(SYS_ptrace, {12 /* PTRACE_GETREGS */, 7, 0, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 216}}));
+  EXPECT_EQ(outputs(SYS_ptrace, {0x4201 /* PTRACE_GETEVENTMSG */, 7, 0, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 8}}));
+  uint64_t regset[2] = {addr_of(buf + 64), 24};  // the iovec, after the call
+  EXPECT_EQ(outputs(SYS_ptrace, {0x4204 /* PTRACE_GETREGSET */, 7, 1, addr_of(regset)}, 0),
+            (std::vector<MemRange>{{addr_of(&regset[1]), 8}, {addr_of(buf + 64), 24}}));
+  EXPECT_TRUE(outputs(SYS_ptrace, {12, 7, 0, addr_of(buf)}, -ESRCH).empty());
   // waitid fills in its siginfo even when it fails (a P_PIDFD that is not a pidfd).
   EXPECT_EQ(outputs(SYS_waitid, {3, 0, addr_of(buf), 4, 0}, -EBADF),
             (std::vector<MemRange>{{addr_of(buf), 128}}));

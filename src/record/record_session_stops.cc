@@ -353,6 +353,10 @@ void RecordSession::keep_orphan_guard(Thread& t, const Event& e) {
     return;
   }
   KernelSigaction previous = *program;
+  auto regs = get_regs(t.tid);
+  if (regs && orphan_guard_->owns_code_at(regs->rip - 2)) {
+    return;  // the guard handing a fault to the program's SIG_IGN or SIG_DFL: it stays so
+  }
   if (e.args[1] != 0) {
     int deferred = 0;
     auto s = orphan_guard_->rewrap(t.tid, sig, &deferred);
@@ -708,14 +712,19 @@ bool RecordSession::signal_is_fatal(int sig) const {
       is_stop_signal(sig)) {
     return false;
   }
-  if (const KernelSigaction* a = orphan_guard_ ? orphan_guard_->program_action(sig) : nullptr) {
-    return a->handler == reinterpret_cast<uint64_t>(SIG_DFL);  // the guard passes it on
-  }
   auto st = read_status(pid_);
   if (!st) {
     return false;
   }
   uint64_t bit = signal_bit(sig);
+  const KernelSigaction* a = orphan_guard_ ? orphan_guard_->program_action(sig) : nullptr;
+  if (a != nullptr && (st->sig_caught & bit) != 0) {
+    return a->handler == reinterpret_cast<uint64_t>(SIG_DFL);  // the guard passes it on
+  }
+  // Otherwise the kernel's own action decides, also for a guarded signal whose guard is
+  // not in front any more: a fault that was blocked or ignored, which the kernel forced
+  // through by resetting the action to the default, or one the guard handed to the
+  // program's SIG_IGN (which the kernel then forces through the same way).
   return !(st->sig_caught & bit) && !(st->sig_ignored & bit);
 }
 

@@ -349,6 +349,9 @@ Status ReplaySession::keep_orphan_guard_in_front(Thread& t, const Event& e) {
   }
   int deferred = 0;
   auto guard = OrphanGuard::adopt(image().orphan_guard);
+  if (auto regs = get_regs(t.real); !regs || guard.owns_code_at(regs->rip - 2)) {
+    return ok();  // the guard's own call (see RecordSession::keep_orphan_guard)
+  }
   if (auto s = guard.rewrap(t.real, sig, &deferred); !s) {
     return fail("putting rewind's orphan guard back in front of the {} action at event {}: {}",
                 signal_name(sig), events_done_ + 1, s.error().message);

@@ -76,6 +76,9 @@ class OrphanGuard {
   // the program must see as its action, and what the guard passes the signal on to.
   const KernelSigaction* program_action(int sig) const;
   uint64_t base() const { return base_; }
+  // Whether the instruction at `addr` is the guard's (its handler's own syscalls, such as
+  // the rt_sigaction that hands a fault to the program's SIG_DFL or SIG_IGN).
+  bool owns_code_at(uint64_t addr) const { return addr >= base_ && addr < base_ + kSize / 2; }
 
   // The guard's size in the target: one page of code, one of data.
   static constexpr uint64_t kSize = 8192;

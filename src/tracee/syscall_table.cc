@@ -220,8 +220,24 @@ constexpr Ioctl kLegacyIoctls[] = {
     {0x8921, 40},  {0x8927, 40}, {0x8933, 40},
 };
 
-void ioctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, bool ok) {
+// Requests whose _IOC size is only a header, or whose direction bits say less than
+// the kernel writes.
+constexpr uint32_t kFsIocFiemap = 0xC020660B;  // struct fiemap + fm_mapped_extents extents
+constexpr uint32_t kTunSetIff = 0x400454CA;    // _IOW, but writes the struct ifreq back
+constexpr uint32_t kTunGetIff = 0x800454D2;    // sized as an int, writes a struct ifreq
+
+void ioctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, bool ok,
+                   const MemoryPeek& peek) {
   auto req = static_cast<uint32_t>(args[1]);
+  if (req == kFsIocFiemap && ok) {
+    auto mapped = peek_value<uint32_t>(peek, args[2] + 20);
+    out.add(args[2], 32 + std::min<uint64_t>(mapped.value_or(0), 1u << 16) * 56);
+    return;
+  }
+  if ((req == kTunSetIff || req == kTunGetIff) && ok) {
+    out.add(args[2], 40);
+    return;
+  }
   for (const Ioctl& k : kLegacyIoctls) {
     if (k.request == req) {
       if (ok) {
@@ -341,6 +357,8 @@ void futex_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t res
   }
 }
 
+uint64_t string_length(const MemoryPeek& peek, uint64_t addr, size_t max);
+
 // What a tracer's ptrace request writes into the tracer (the program being recorded):
 // for the raw syscall, PEEK* store the word at `data` too.
 void ptrace_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t result,
@@ -403,7 +421,7 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
   const std::string_view sp = info.special;
   const bool ok = !failed(result);
   if (sp == "ioctl") {
-    ioctl_outputs(out, args, ok);
+    ioctl_outputs(out, args, ok, peek);
   } else if (sp == "futex") {
     futex_outputs(out, args, result);
   } else if (!ok) {
@@ -490,6 +508,10 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
     }
   } else if (sp == "ptrace") {
     ptrace_outputs(out, args, result, peek);
+  } else if (sp == "sysfs") {
+    if (args[0] == 2) {  // the name of file system type args[1], NUL-terminated
+      out.add(args[2], string_length(peek, args[2], 256));
+    }
   } else if (sp == "get_mempolicy") {
     out.add(args[0], 4);  // the mode (a node with MPOL_F_NODE)
     if (args[2] > 0) {    // the node mask: maxnode - 1 bits, in whole longs

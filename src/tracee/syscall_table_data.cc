@@ -289,7 +289,7 @@ constexpr SyscallInfo kTable[] = {
     E(136, "ustat", {X, out_struct(kUstat)}),
     E(137, "statfs", {S, out_struct(kStatfs)}),
     E(138, "fstatfs", {FD, out_struct(kStatfs)}),
-    E(139, "sysfs", {I, X, X}, kSysNone, kUnknown),
+    E(139, "sysfs", {I, X, X}, kSysNone, "sysfs"),
     E(140, "getpriority", {I, I}),
     E(141, "setpriority", {I, I, I}),
     E(142, "sched_setparam", {I, in_struct(4)}),

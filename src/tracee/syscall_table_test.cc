@@ -312,6 +312,11 @@ TEST(SyscallOutputs, SysVIpcMemoryPolicyAndWaitid) {
   EXPECT_TRUE(outputs(SYS_keyctl, {6, 1, addr_of(buf), 16}, 20).empty());
   EXPECT_EQ(outputs(SYS_keyctl, {11, 1, addr_of(buf), 16}, 20),
             (std::vector<MemRange>{{addr_of(buf), 16}}));
+  // FS_IOC_FIEMAP: the header, then as many extents as the kernel mapped.
+  uint32_t mapped = 2;
+  std::memcpy(buf + 20, &mapped, 4);
+  EXPECT_EQ(outputs(SYS_ioctl, {3, 0xC020660B, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 32 + 2 * 56}}));
   // ptrace: what a tracer reads of its tracee lands in the tracer.
   EXPECT_EQ(outputs(SYS_ptrace, {12 /* PTRACE_GETREGS */, 7, 0, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 216}}));

@@ -43,6 +43,7 @@
 #include "record/file_collector.h"
 #include "tracee/orphan_guard.h"
 #include "tracee/proc_info.h"
+#include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
 #include "tracee/vdso_patch.h"
 #include "tracee/wait_status.h"
@@ -198,6 +199,8 @@ class RecordSession {
   std::optional<uint64_t> clone_flags(int64_t sysno, uint64_t arg0) const;
   std::vector<MemoryBytes> read_data_mappings();
   std::optional<std::string> mapped_file_key(int fd) const;
+  bool writes_own_memory(int fd) const;
+  void capture_ranges(Event& e, const std::vector<MemRange>& ranges);
   void note_mapped_file(int fd);
 
   // Replay support: vDSO time functions as syscalls, rdtsc trapped, rseq off, signal

@@ -625,6 +625,17 @@ void RecordSession::capture_kernel_changes(Event& e) {
       }
     }
   } else if (auto w = file_write(e)) {
+    if (writes_own_memory(w->fd)) {
+      // /proc/self/mem: the file's offsets are the process's addresses (a JIT writing
+      // code past the pages' protection, say).
+      if (w->at_position) {
+        find_position(pid_, *w);
+      }
+      if (w->hi != UINT64_MAX && w->hi > w->lo) {
+        ranges.push_back({w->lo, w->hi - w->lo});
+      }
+      return capture_ranges(e, ranges);
+    }
     auto file = mapped_file_key(w->fd);
     if (!file) {
       return;
@@ -653,12 +664,34 @@ void RecordSession::capture_kernel_changes(Event& e) {
       }
     }
   }
+  capture_ranges(e, ranges);
+}
+
+void RecordSession::capture_ranges(Event& e, const std::vector<MemRange>& ranges) {
   for (const auto& r : ranges) {
     std::string bytes;
     if (r.len <= kMaxMappedCapture && mem_->read(r.addr, r.len, bytes) && !bytes.empty()) {
       e.outputs.push_back({r.addr, std::move(bytes)});
     }
   }
+}
+
+// Whether the target's `fd` is its own memory file (/proc/PID/mem, or a thread's).
+bool RecordSession::writes_own_memory(int fd) const {
+  auto path = read_link(pid_, fmt::format("fd/{}", fd));
+  if (!path || !path->starts_with("/proc/") || !path->ends_with("/mem")) {
+    return false;
+  }
+  if (*path == fmt::format("/proc/{}/mem", pid_)) {
+    return true;
+  }
+  for (const auto& [tid, t] : threads_) {
+    if (*path == fmt::format("/proc/{}/task/{}/mem", pid_, tid) ||
+        *path == fmt::format("/proc/{}/mem", tid)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---- replay support ---------------------------------------------------------------

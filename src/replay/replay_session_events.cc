@@ -38,6 +38,14 @@ using namespace replay_detail;
 
 // --- applying events -------------------------------------------------------------
 
+namespace {
+
+bool partial_on_failure(int64_t sysno) {
+  return sysno == SYS_madvise || sysno == SYS_mprotect || sysno == SYS_pkey_mprotect;
+}
+
+}  // namespace
+
 Result<user_regs_struct> ReplaySession::check_syscall_entry(Thread& t, const Event& e) {
   auto regs = get_regs(t.real);
   if (!regs) {
@@ -390,10 +398,10 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
   bool ok_result = !is_error(e.result);
   switch (syscall_policy(e.sysno)) {
     case SyscallPolicy::kMemoryMap:
-      // A madvise that fails part-way (a hole in its range: ENOMEM) has still advised
-      // the pages before the hole: performed again, it fails the same way.
-      return ok_result || e.sysno == SYS_madvise ? perform_mm(t, e, *entry)
-                                                 : emulate(t, e, *entry);
+      // A madvise or mprotect that fails part-way (a hole in its range: ENOMEM) has
+      // still changed the pages before the hole: performed again, it fails the same way.
+      return ok_result || partial_on_failure(e.sysno) ? perform_mm(t, e, *entry)
+                                                       : emulate(t, e, *entry);
     case SyscallPolicy::kBreak:
       return perform_brk(t, e, *entry);
     case SyscallPolicy::kClone:

@@ -200,6 +200,7 @@ class RecordSession {
   std::vector<MemoryBytes> read_data_mappings();
   std::optional<std::string> mapped_file_key(int fd) const;
   bool writes_own_memory(int fd) const;
+  bool is_own_process(pid_t pid) const;
   void capture_ranges(Event& e, const std::vector<MemRange>& ranges);
   void note_mapped_file(int fd);
 

@@ -624,6 +624,21 @@ void RecordSession::capture_kernel_changes(Event& e) {
         ranges.push_back({lo, std::min(at + new_len, m.end) - lo});
       }
     }
+  } else if (e.sysno == SYS_process_vm_writev && is_own_process(static_cast<pid_t>(e.args[0]))) {
+    // Writing into itself: the remote iovecs are the program's own memory, filled in
+    // order up to the bytes written.
+    uint64_t left = static_cast<uint64_t>(e.result);
+    for (uint64_t i = 0; i < std::min<uint64_t>(e.args[4], 1024) && left > 0; ++i) {
+      uint64_t iov[2] = {};
+      if (mem_->read_into(e.args[3] + i * sizeof iov, iov, sizeof iov) != sizeof iov) {
+        break;
+      }
+      uint64_t n = std::min(iov[1], left);
+      if (n > 0) {
+        ranges.push_back({iov[0], n});
+      }
+      left -= n;
+    }
   } else if (auto w = file_write(e)) {
     if (writes_own_memory(w->fd)) {
       // /proc/self/mem: the file's offsets are the process's addresses (a JIT writing
@@ -674,6 +689,11 @@ void RecordSession::capture_ranges(Event& e, const std::vector<MemRange>& ranges
       e.outputs.push_back({r.addr, std::move(bytes)});
     }
   }
+}
+
+// Whether `pid` (as the target names it) is the target process or one of its threads.
+bool RecordSession::is_own_process(pid_t pid) const {
+  return pid == pid_ || threads_.contains(pid);
 }
 
 // Whether the target's `fd` is its own memory file (/proc/PID/mem, or a thread's).

@@ -508,6 +508,10 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
     }
   } else if (sp == "ptrace") {
     ptrace_outputs(out, args, result, peek);
+  } else if (sp == "seccomp") {
+    if (args[0] == 3) {  // SECCOMP_GET_NOTIF_SIZES: struct seccomp_notif_sizes
+      out.add(args[2], 6);
+    }
   } else if (sp == "sysfs") {
     if (args[0] == 2) {  // the name of file system type args[1], NUL-terminated
       out.add(args[2], string_length(peek, args[2], 256));

@@ -474,7 +474,7 @@ constexpr SyscallInfo kTable[] = {
     E(314, "sched_setattr", {I, in_struct(kSchedAttr), FL}),
     E(315, "sched_getattr", {I, out_arg(2), U, FL}),
     E(316, "renameat2", {FD, S, FD, S, FL}),
-    E(317, "seccomp", {I, FL, P}, kSysNone, kUnknown),
+    E(317, "seccomp", {I, FL, P}, kSysNone, "seccomp"),
     E(318, "getrandom", {out_result(1), U, FL}),
     E(319, "memfd_create", {S, FL}),
     E(320, "kexec_file_load", {FD, FD, U, S, FL}),

@@ -359,6 +359,35 @@ void futex_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t res
 
 uint64_t string_length(const MemoryPeek& peek, uint64_t addr, size_t max);
 
+// The SysV IPC control commands that write a structure, with its size on x86-64.
+struct IpcCommand {
+  uint32_t cmd;
+  uint32_t size;
+};
+constexpr IpcCommand kShmctlOutputs[] = {
+    {2, 112}, {13, 112}, {15, 112},  // IPC_STAT, SHM_STAT, SHM_STAT_ANY: struct shmid_ds
+    {3, 72},                         // IPC_INFO: struct shminfo
+    {14, 48},                        // SHM_INFO: struct shm_info
+};
+constexpr IpcCommand kMsgctlOutputs[] = {
+    {2, 120}, {11, 120}, {13, 120},  // IPC_STAT, MSG_STAT, MSG_STAT_ANY: struct msqid64_ds
+    {3, 32},  {12, 32},              // IPC_INFO, MSG_INFO: struct msginfo
+};
+constexpr IpcCommand kSemctlOutputs[] = {
+    {2, 104}, {18, 104}, {20, 104},  // IPC_STAT, SEM_STAT, SEM_STAT_ANY: struct semid64_ds
+    {3, 40},  {19, 40},              // IPC_INFO, SEM_INFO: struct seminfo
+};
+
+void ipc_ctl_outputs(Ranges& out, uint64_t cmd, uint64_t buf, std::span<const IpcCommand> known) {
+  cmd &= ~uint64_t{0x100};  // IPC_64 changes nothing on x86-64
+  for (const IpcCommand& k : known) {
+    if (k.cmd == cmd) {
+      out.add(buf, k.size);
+      return;
+    }
+  }
+}
+
 // What a tracer's ptrace request writes into the tracer (the program being recorded):
 // for the raw syscall, PEEK* store the word at `data` too.
 void ptrace_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t result,
@@ -441,52 +470,14 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
   } else if (sp == "mincore") {
     out.add(args[2], (args[1] + kPageSize - 1) / kPageSize);
   } else if (sp == "shmctl") {
-    switch (args[1] & ~uint64_t{0x100}) {  // IPC_64 changes nothing on x86-64
-      case 2:   // IPC_STAT
-      case 13:  // SHM_STAT
-      case 15:  // SHM_STAT_ANY
-        out.add(args[2], sizeof(uint64_t) * 14);  // struct shmid_ds
-        break;
-      case 3:  // IPC_INFO: struct shminfo
-        out.add(args[2], sizeof(uint64_t) * 9);
-        break;
-      case 14:  // SHM_INFO: struct shm_info
-        out.add(args[2], sizeof(uint64_t) * 6);
-        break;
-      default:
-        break;
-    }
+    ipc_ctl_outputs(out, args[1], args[2], kShmctlOutputs);
   } else if (sp == "msgctl") {
-    switch (args[1] & ~uint64_t{0x100}) {
-      case 2:   // IPC_STAT
-      case 11:  // MSG_STAT
-      case 13:  // MSG_STAT_ANY
-        out.add(args[2], 120);  // struct msqid64_ds
-        break;
-      case 3:   // IPC_INFO
-      case 12:  // MSG_INFO
-        out.add(args[2], 32);  // struct msginfo
-        break;
-      default:
-        break;
-    }
+    ipc_ctl_outputs(out, args[1], args[2], kMsgctlOutputs);
   } else if (sp == "semctl") {
     // The fourth argument is the union semun, passed by value: here, a pointer. GETALL
     // writes one short per semaphore of the set, a count the arguments do not give: not
     // recorded (the table's one known gap here).
-    switch (args[2] & ~uint64_t{0x100}) {
-      case 2:   // IPC_STAT
-      case 18:  // SEM_STAT
-      case 20:  // SEM_STAT_ANY
-        out.add(args[3], 104);  // struct semid64_ds
-        break;
-      case 3:   // IPC_INFO
-      case 19:  // SEM_INFO
-        out.add(args[3], 40);  // struct seminfo
-        break;
-      default:
-        break;
-    }
+    ipc_ctl_outputs(out, args[2], args[3], kSemctlOutputs);
   } else if (sp == "keyctl") {
     auto n = static_cast<uint64_t>(result);  // the size of the whole answer
     switch (args[0]) {

@@ -280,7 +280,10 @@ TEST(SyscallOutputs, SpecialHandlers) {
 
 TEST(SyscallOutputs, SysVIpcMemoryPolicyAndWaitid) {
   char buf[256] = {};
-  // msgctl and semctl: the queue's or set's description, and the system's limits.
+  // shmctl, msgctl and semctl: the segment's, queue's or set's description, and the
+  // system's limits.
+  EXPECT_EQ(outputs(SYS_shmctl, {1, 2 /* IPC_STAT */, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 112}}));
   EXPECT_EQ(outputs(SYS_msgctl, {1, 2 /* IPC_STAT */, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 120}}));
   EXPECT_EQ(outputs(SYS_msgctl, {1, 3 /* IPC_INFO */, addr_of(buf)}, 1),

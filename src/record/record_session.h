@@ -238,6 +238,7 @@ class RecordSession {
   void release_new_thread(Thread& parent);
   std::chrono::microseconds wait_budget() const;
   bool signal_is_fatal(int sig) const;
+  bool handled(int sig) const;
   void capture_final_core(const char* reason, Thread* crashing);
   void finish(const std::string& reason);
   void record(const Event& e);

@@ -707,6 +707,11 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
   }
 }
 
+bool RecordSession::handled(int sig) const {
+  auto st = read_status(pid_);
+  return st && (st->sig_caught & signal_bit(sig)) != 0;
+}
+
 bool RecordSession::signal_is_fatal(int sig) const {
   if (sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH ||
       is_stop_signal(sig)) {
@@ -751,8 +756,10 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
     return;
   }
   bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP;
-  if (mode_ == Mode::kRecording && !(fault && si.si_code > 0) && !is_stop_signal(sig) &&
-      sig != SIGCONT) {
+  // Job control (a stop signal, SIGCONT) is no part of the program's computation, unless
+  // the program handles it.
+  bool job_control = (is_stop_signal(sig) || sig == SIGCONT) && !handled(sig);
+  if (mode_ == Mode::kRecording && !(fault && si.si_code > 0) && !job_control) {
     // Sent, not caused by the instruction: replay must deliver it at this very point.
     record_point(t, PointReason::kSignal, &si);
   }

@@ -439,7 +439,11 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
 
 Status ReplaySession::on_signal(Thread& t, const Event& e) {
   if (is_stop_signal(e.signo)) {
-    return ok();  // job control: not part of the program's computation
+    auto st = read_status(t.real);
+    if (!st || (st->sig_caught & signal_bit(e.signo)) == 0) {
+      return ok();  // job control: not part of the program's computation
+    }
+    // Handled: the recording has the point where it arrived, and its handler ran.
   }
   if (is_sync_fault(e)) {
     // run_segment() left the thread at the fault, caused again by the instruction.

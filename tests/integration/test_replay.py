@@ -112,6 +112,10 @@ SUITE = [
             r"quiet waits: (\d+) rounds, epoll_wait sigtimedwait semtimedop ended by their "
             r"timeouts only \(all three waited\), SIGUSR1 ended epoll_pwait (\d+) times",
             check=lambda m: m[1] == m[2]),
+    # Ends inside its SIGSEGV handler (no SA_SIGINFO): the live signal frame must be the
+    # recording's, which rewind's orphan guard shapes.
+    Program("replay_handler_exit",
+            r"handler exit: faulted at depth 3, exiting from the handler", loops=False),
     # A signal delivered on top of another's fresh frame, at its handler's first
     # instruction: replay reaches that point without a trap of its own in between.
     Program("replay_nested_signals",

@@ -201,6 +201,7 @@ class RecordSession {
   std::optional<std::string> mapped_file_key(int fd) const;
   bool writes_own_memory(int fd) const;
   bool is_own_process(pid_t pid) const;
+  void bpf_outputs(const Event& e, std::vector<MemRange>& ranges);
   void capture_ranges(Event& e, const std::vector<MemRange>& ranges);
   void note_mapped_file(int fd);
 

@@ -461,6 +461,27 @@ void find_position(pid_t pid, FileWrite& w) {
   w.at_position = false;
 }
 
+// The possible CPUs ("0-3,8-11" in /sys), which size a per-CPU bpf map's values.
+int possible_cpus() {
+  auto text = read_file("/sys/devices/system/cpu/possible");
+  if (!text) {
+    return 0;
+  }
+  int count = 0;
+  const char* p = text->c_str();
+  while (*p >= '0' && *p <= '9') {
+    char* end = nullptr;
+    long lo = std::strtol(p, &end, 10);
+    long hi = *end == '-' ? std::strtol(end + 1, &end, 10) : lo;
+    count += static_cast<int>(hi - lo + 1);
+    if (*end != ',') {
+      break;
+    }
+    p = end + 1;
+  }
+  return count;
+}
+
 // A mapping's file as mapped_file_key() names it.
 std::string file_key(const MapEntry& m) {
   return fmt::format("{} {}", m.dev, m.inode);
@@ -624,6 +645,8 @@ void RecordSession::capture_kernel_changes(Event& e) {
         ranges.push_back({lo, std::min(at + new_len, m.end) - lo});
       }
     }
+  } else if (e.sysno == SYS_bpf) {
+    bpf_outputs(e, ranges);
   } else if (e.sysno == SYS_process_vm_writev && is_own_process(static_cast<pid_t>(e.args[0]))) {
     // Writing into itself: the remote iovecs are the program's own memory, filled in
     // order up to the bytes written.
@@ -689,6 +712,69 @@ void RecordSession::capture_ranges(Event& e, const std::vector<MemRange>& ranges
       e.outputs.push_back({r.addr, std::move(bytes)});
     }
   }
+}
+
+// What bpf() writes into the program beyond its result: sizes that only the map knows
+// (its key and value sizes, from /proc/PID/fdinfo), or that the kernel stores in the
+// attributes next to the pointer.
+void RecordSession::bpf_outputs(const Event& e, std::vector<MemRange>& ranges) {
+  uint64_t attr = e.args[1];
+  auto u32_at = [&](uint64_t off) -> uint64_t {
+    uint32_t v = 0;
+    return mem_->read_into(attr + off, &v, sizeof v) == sizeof v ? v : 0;
+  };
+  auto u64_at = [&](uint64_t off) -> uint64_t {
+    uint64_t v = 0;
+    return mem_->read_into(attr + off, &v, sizeof v) == sizeof v ? v : 0;
+  };
+  // A map's "key_size" or "value_size" (per-CPU maps hold one 8-byte-aligned value per
+  // possible CPU).
+  auto map_size = [&](const char* field) -> uint64_t {
+    auto info = read_file(fmt::format("/proc/{}/fdinfo/{}", pid_, u32_at(0)));
+    if (!info) {
+      return 0;
+    }
+    auto value_of = [&](std::string_view key) -> uint64_t {
+      auto at = info->find(fmt::format("{}:", key));
+      return at == std::string::npos ? 0 : std::strtoull(info->c_str() + at + key.size() + 1,
+                                                          nullptr, 10);
+    };
+    uint64_t size = value_of(field);
+    uint64_t type = value_of("map_type");
+    bool per_cpu = type == 5 || type == 6 || type == 10 || type == 21;  // PERCPU_*
+    if (per_cpu && std::string_view(field) == "value_size") {
+      size = (size + 7) / 8 * 8 * static_cast<uint64_t>(std::max(1, possible_cpus()));
+    }
+    return size;
+  };
+  switch (e.args[0]) {
+    case 1:   // BPF_MAP_LOOKUP_ELEM: the value
+    case 21:  // BPF_MAP_LOOKUP_AND_DELETE_ELEM
+      ranges.push_back({u64_at(16), map_size("value_size")});
+      break;
+    case 5:  // BPF_PROG_LOAD: the verifier's log, when one was asked for
+      if (u32_at(24) != 0) {
+        ranges.push_back({u64_at(32), u32_at(28)});
+      }
+      break;
+    case 4:  // BPF_MAP_GET_NEXT_KEY: the next key
+      ranges.push_back({u64_at(16), map_size("key_size")});
+      break;
+    case 15:  // BPF_OBJ_GET_INFO_BY_FD: info_len (set to what was written), then info
+      ranges.push_back({attr + 4, 4});
+      ranges.push_back({u64_at(8), u32_at(4)});
+      break;
+    case 16:  // BPF_PROG_QUERY: attach_flags, prog_cnt, and prog_cnt ids
+      ranges.push_back({attr + 12, 4});
+      ranges.push_back({attr + 24, 4});
+      if (u64_at(16) != 0) {
+        ranges.push_back({u64_at(16), std::min<uint64_t>(u32_at(24), 1u << 16) * 4});
+      }
+      break;
+    default:
+      break;
+  }
+  std::erase_if(ranges, [](const MemRange& r) { return r.addr == 0 || r.len == 0; });
 }
 
 // Whether `pid` (as the target names it) is the target process or one of its threads.

@@ -663,17 +663,6 @@ void RecordSession::capture_kernel_changes(Event& e) {
       left -= n;
     }
   } else if (auto w = file_write(e)) {
-    if (writes_own_memory(w->fd)) {
-      // /proc/self/mem: the file's offsets are the process's addresses (a JIT writing
-      // code past the pages' protection, say).
-      if (w->at_position) {
-        find_position(pid_, *w);
-      }
-      if (w->hi != UINT64_MAX && w->hi > w->lo) {
-        ranges.push_back({w->lo, w->hi - w->lo});
-      }
-      return capture_ranges(e, ranges);
-    }
     auto file = mapped_file_key(w->fd);
     if (!file) {
       return;
@@ -685,7 +674,19 @@ void RecordSession::capture_kernel_changes(Event& e) {
       }
     }
     if (!mapped_files_->contains(*file)) {
-      return;  // a log file, say: no mapping sees this write
+      // A log file, say: no mapping sees this write. Unless it is /proc/self/mem (on
+      // procfs, a device without a major number), whose offsets are the process's
+      // addresses: a JIT writing code past the pages' protection, say.
+      if (file->starts_with("00:") && writes_own_memory(w->fd)) {
+        if (w->at_position) {
+          find_position(pid_, *w);
+        }
+        if (w->hi != UINT64_MAX && w->hi > w->lo) {
+          ranges.push_back({w->lo, w->hi - w->lo});
+        }
+        capture_ranges(e, ranges);
+      }
+      return;
     }
     if (w->at_position) {
       find_position(pid_, *w);

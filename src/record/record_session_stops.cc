@@ -415,8 +415,9 @@ bool is_masked_wait(int64_t nr) {
 // A thread whose masked wait (sigsuspend, ppoll, pselect6, epoll_pwait) a signal ended
 // as rewind attached (or as the recording ended) stands between the wait's return and
 // the signal's handler, with the wait's mask still in force. The first syscall rewind
-// runs in it would return it to user space without the handler, and the kernel would put the thread's own mask back
-// there: the signal, unblocked only by the wait's mask, would then stay pending, and the
+// runs in it would return it to user space without the handler, and the kernel would
+// put the thread's own mask back there: the signal, unblocked only by the wait's mask,
+// would then stay pending, and the
 // program would see the wait fail with EINTR and no handler run (or, once the signal
 // was sent again, replay would meet it where the recording had not). So before anything
 // runs in such a thread, the signal goes to its handler: one step with the signal, which

@@ -509,6 +509,9 @@ void Sidecar::reconcile() {
     return;
   }
   if (auto t = finder_.find()) {
+    if (*t == ended_target_) {
+      return;  // still dying; the next scan finds its successor
+    }
     spawn_recorder(*t);
     return;
   }
@@ -618,9 +621,13 @@ void Sidecar::handle_recorder_exit() {
   auto log = recorder_->spec().log;
   bool attached = recorder_attached_;
   std::string stop_reason = stop_reason_;
+  std::error_code ec;
+  uint64_t size = std::filesystem::exists(output, ec) ? std::filesystem::file_size(output, ec) : 0;
   {
+    // "saving" only when there is a recording to save: a recorder that never got to write
+    // one (its target died as it attached) has nothing to show.
     std::lock_guard lock(status_mu_);
-    saving_ = true;
+    saving_ = size > 0;
     rec_state_ = RecState::kNone;
   }
   recorder_.reset();
@@ -637,8 +644,6 @@ void Sidecar::handle_recorder_exit() {
   } else {
     reason = attached ? "incomplete" : "failed";
   }
-  std::error_code ec;
-  uint64_t size = std::filesystem::exists(output, ec) ? std::filesystem::file_size(output, ec) : 0;
   std::string target = describe_target(target_);
   std::string note;
   if (reason == "crash") {
@@ -668,6 +673,7 @@ void Sidecar::handle_recorder_exit() {
     }
   }
   if (reason == "crash" || reason == "exit") {
+    ended_target_ = target_;
     std::lock_guard lock(mu_);
     log_triggered_ = false;  // a triggered recording ends with its process
   }

@@ -150,6 +150,9 @@ class Sidecar {
   // Controller thread only.
   std::unique_ptr<RecorderProcess> recorder_;
   TargetProcess target_;
+  // The process whose recording ended with its death (crash or exit): between the
+  // recorder's exit and the process's reaping it can still look alive, and is no target.
+  TargetProcess ended_target_;
   std::chrono::steady_clock::time_point recorder_started_;
   bool recorder_attached_ = false;
   std::string stop_reason_;

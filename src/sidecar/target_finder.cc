@@ -48,8 +48,11 @@ std::optional<ProcStat> read_proc_stat(const std::filesystem::path& proc, pid_t 
   ProcStat st;
   std::string field;
   in >> st.state >> st.ppid;
-  // Fields 5..21, then starttime (22); state was field 3, ppid field 4.
-  for (int i = 5; i <= 21 && in >> field; ++i) {
+  // Fields 5..8, flags (9), fields 10..21, then starttime (22).
+  for (int i = 5; i <= 8 && in >> field; ++i) {
+  }
+  in >> st.flags;
+  for (int i = 10; i <= 21 && in >> field; ++i) {
   }
   if (!(in >> st.start_time)) {
     return std::nullopt;
@@ -123,7 +126,7 @@ bool TargetFinder::matches(pid_t pid, TargetProcess& out) const {
     }
   }
   auto st = read_proc_stat(proc_, pid);
-  if (!st || st->state == 'Z' || st->state == 'X') {
+  if (!st || st->gone()) {
     return false;
   }
   out.pid = pid;
@@ -172,7 +175,7 @@ std::optional<TargetProcess> TargetFinder::find() const {
 
 bool TargetFinder::alive(const TargetProcess& p) const {
   auto st = read_proc_stat(proc_, p.pid);
-  return st && st->start_time == p.start_time && st->state != 'Z' && st->state != 'X';
+  return st && st->start_time == p.start_time && !st->gone();
 }
 
 std::string TargetFinder::describe() const {

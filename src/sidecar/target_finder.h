@@ -80,11 +80,20 @@ class TargetFinder {
 // empty.
 std::string strip_container_runtime(std::string_view container_id);
 
-// Reads /proc/PID/stat: start time (field 22), parent pid (field 4) and state (field 3).
+// Reads /proc/PID/stat: start time (field 22), parent pid (field 4), state (field 3) and
+// the kernel's task flags (field 9).
 struct ProcStat {
   pid_t ppid = 0;
   char state = '?';
+  uint64_t flags = 0;
   uint64_t start_time = 0;
+
+  // Dead, or on its way out: a process that is dumping core or exiting (PF_EXITING) is not
+  // a zombie yet, but no recorder can attach to it any more.
+  bool gone() const {
+    constexpr uint64_t kExiting = 0x4;  // PF_EXITING
+    return state == 'Z' || state == 'X' || (flags & kExiting) != 0;
+  }
 };
 std::optional<ProcStat> read_proc_stat(const std::filesystem::path& proc, pid_t pid);
 

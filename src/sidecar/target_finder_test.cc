@@ -63,6 +63,27 @@ TEST(TargetFinder, FindsByName) {
   EXPECT_FALSE(f->alive(*t));
 }
 
+// The task flags are field 9 of /proc/PID/stat: kthreadd (pid 2 outside a pid namespace)
+// carries PF_KTHREAD there, and this test process carries neither it nor PF_EXITING.
+TEST(TargetFinder, ReadsTheTaskFlags) {
+  std::ifstream comm("/proc/2/comm");
+  std::string name;
+  std::getline(comm, name);
+  if (name != "kthreadd") {
+    GTEST_SKIP() << "pid 2 is not kthreadd here (a pid namespace)";
+  }
+  constexpr uint64_t kKthread = 0x00200000;
+  auto kthreadd = read_proc_stat("/proc", 2);
+  ASSERT_TRUE(kthreadd);
+  EXPECT_TRUE(kthreadd->flags & kKthread) << std::hex << kthreadd->flags;
+  EXPECT_EQ(kthreadd->ppid, 0);
+  auto self = read_proc_stat("/proc", ::getpid());
+  ASSERT_TRUE(self);
+  EXPECT_FALSE(self->flags & kKthread) << std::hex << self->flags;
+  EXPECT_FALSE(self->gone());
+  EXPECT_GT(self->start_time, kthreadd->start_time);
+}
+
 TEST(TargetFinder, NeverMatchesItsOwnDescendants) {
   pid_t child = ::fork();
   if (child == 0) {

@@ -202,7 +202,8 @@ def test_annotation_records_crash_and_uploads(demo):
         statuses.wait_for("idle", after="uploading")
         seen = statuses.drain()
     start = seen.index("recording")
-    assert seen[start:start + 4] == ["recording", "saving", "uploading", "idle"], seen
+    assert seen[start:start + 4] == ["recording", "saving", "uploading", "idle"], \
+        (seen, demo.events())
 
     last = demo.last_recording()
     assert last["reason"] == "crash", last

@@ -198,7 +198,11 @@ def test_killed_sidecar_recording_is_resumed_as_incomplete(kube_env, namespace, 
     wait_for(lambda: list((sc.recordings / ".incoming").glob("*.rwd")), timeout=30,
              what="the recorder to create its file")
     recorder = tracer_of(app.pid)
-    # SIGKILL both: the recorder gets no chance to finish its file.
+    # SIGKILL both at once, as an OOM kill of the container would: the recorder gets no
+    # chance to finish its file, and the sidecar none to see it die and save the partial
+    # file itself. (Killing the sidecar alone would make the recorder finish: its
+    # parent-death signal is SIGINT. So the sidecar is stopped first, then both killed.)
+    os.kill(sc.proc.pid, signal.SIGSTOP)
     os.kill(recorder, signal.SIGKILL)
     sc.proc.kill()
     sc.proc.wait()

@@ -41,6 +41,7 @@
 #include "format/event.h"
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
+#include "record/shared_memory_watch.h"
 #include "tracee/orphan_guard.h"
 #include "tracee/proc_info.h"
 #include "tracee/syscall_table.h"
@@ -195,6 +196,8 @@ class RecordSession {
   void capture_mapped_file(Event& e);
   // What the kernel changed in file mappings during syscall `e` (see the .cc).
   void capture_kernel_changes(Event& e);
+  void watch_shared_memory_at_entry(const Event& e);
+  void collect_shared_memory(Event& e);
   bool shares_stack_until_exec(const Event& e) const;
   std::optional<uint64_t> clone_flags(int64_t sysno, uint64_t arg0) const;
   std::vector<MemoryBytes> read_data_mappings();
@@ -213,6 +216,7 @@ class RecordSession {
   void note_resumed_after_step(Thread& t);
   void pin_to_one_cpu();
   void restore_affinity();
+  bool restore_child_affinity(pid_t child);
   void clear_stepping_if_done();
   void remove_orphan_guard();
   void keep_orphan_guard(Thread& t, const Event& e);
@@ -268,6 +272,8 @@ class RecordSession {
   std::vector<MapEntry> initial_maps_;
   std::thread bundler_;
   std::unique_ptr<TargetMemory> mem_;
+  // Shared mappings a child process may write (taken when the target creates one).
+  SharedMemoryWatch shared_watch_;
   std::string bundle_error_;
   bool finished_ = false;
   bool process_gone_ = false;

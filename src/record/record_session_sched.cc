@@ -48,6 +48,8 @@ constexpr uint64_t kVforkStackBelow = 64ull << 10;
 constexpr uint64_t kVforkStackCapture = 1ull << 20;
 // The data mappings compared before and after a vfork, at most.
 constexpr uint64_t kVforkDataCapture = 16ull << 20;
+// The most of a refused MADV_DONTNEED's range recorded (its pages before the refusal).
+constexpr uint64_t kRefusedMadviseCapture = 16ull << 20;
 constexpr size_t kPageSize = 4096;
 
 constexpr int kRseqUnregister = 1;
@@ -378,6 +380,24 @@ void RecordSession::pin_to_one_cpu() {
   spdlog::debug("the target and rewind run on CPU {} while recording", cpu);
 }
 
+// A child process inherits its creator's CPU mask: while rewind pins the target, that is
+// rewind's one CPU, which the child gets back from here (unless the program set a mask
+// of its own since, which the child then keeps).
+bool RecordSession::restore_child_affinity(pid_t child) {
+  cpu_set_t mask;
+  if (::sched_getaffinity(child, sizeof mask, &mask) != 0) {
+    return true;  // gone
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(pinned_cpu_, &one);
+  auto it = original_affinity_.find(pid_);
+  if (!CPU_EQUAL(&mask, &one) || it == original_affinity_.end()) {
+    return true;
+  }
+  return ::sched_setaffinity(child, sizeof it->second, &it->second) == 0;
+}
+
 void RecordSession::restore_affinity() {
   if (pinned_cpu_ < 0) {
     return;
@@ -560,7 +580,53 @@ std::vector<MemoryBytes> RecordSession::read_data_mappings() {
   return out;
 }
 
+// A child process the target creates keeps its writable shared mappings and can write
+// them at any time (see SharedMemoryWatch). They are copied as the call begins, before
+// the child exists; what it writes shows up after the target's next syscalls.
+void RecordSession::watch_shared_memory_at_entry(const Event& e) {
+  auto flags = clone_flags(e.sysno, e.args[0]);
+  if (!flags || (*flags & CLONE_THREAD) || !mem_) {
+    return;
+  }
+  auto maps = read_maps(pid_);
+  if (!maps) {
+    return;
+  }
+  int skipped = shared_watch_.skipped();
+  shared_watch_.add_shared(*maps, *mem_);
+  if (shared_watch_.skipped() > skipped) {
+    warn_once("shared-watch",
+              fmt::format("the target shares more than {} MiB of writable shared memory with "
+                          "a child process: what the child writes beyond that is not recorded",
+                          SharedMemoryWatch::kMaxWatched >> 20));
+  }
+}
+
+void RecordSession::collect_shared_memory(Event& e) {
+  if (shared_watch_.empty() || !mem_) {
+    return;
+  }
+  bool remapped = e.sysno == SYS_munmap || e.sysno == SYS_mmap || e.sysno == SYS_mremap ||
+                  e.sysno == SYS_shmdt || e.sysno == SYS_shmat;
+  if (remapped && e.result >= 0) {
+    if (auto maps = read_maps(pid_)) {
+      shared_watch_.keep_mapped(*maps);
+    }
+  }
+  shared_watch_.collect(*mem_, e.outputs);
+}
+
 void RecordSession::capture_kernel_changes(Event& e) {
+  if (mem_ && e.sysno == SYS_madvise && e.result == -EINVAL &&
+      (e.args[2] == MADV_DONTNEED || e.args[2] == MADV_REMOVE)) {
+    // Refused at a locked page, after the pages before it were dropped already: replay
+    // (which does not lock pages) gets them from here.
+    std::string bytes;
+    if (mem_->read(e.args[0], std::min<uint64_t>(e.args[1], kRefusedMadviseCapture), bytes)) {
+      e.outputs.push_back({e.args[0], std::move(bytes)});
+    }
+    return;
+  }
   if (!mem_ || e.result < 0) {
     return;
   }

@@ -163,6 +163,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
     if (shares_stack_until_exec(e)) {
       t.before_vfork = read_data_mappings();
     }
+    watch_shared_memory_at_entry(e);
     on_owner_syscall_entry(t);
     const SyscallInfo* si = syscall_info(e.sysno);
     if (si == nullptr) {
@@ -280,6 +281,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
     capture_mapped_file(e);
   }
   capture_kernel_changes(e);
+  collect_shared_memory(e);
   if (e.sysno == SYS_rseq && e.result == 0 && (e.args[2] & 1) == 0 && rseq_in_use_) {
     // glibc aborts a new thread whose rseq registration fails once the process uses
     // rseq, so let it succeed, then unregister at once and keep the area as it is left.
@@ -293,6 +295,11 @@ void RecordSession::on_syscall_stop(Thread& t) {
     }
   }
   record(e);
+  if (e.sysno == SYS_sched_yield && t.tid == owner_ && !run_queue_.empty()) {
+    // It asked to let the others run. Those whose stops had not reached rewind yet as it
+    // entered (on another CPU, say) are waiting now: they go first.
+    yield_cpu(t);
+  }
 }
 
 // A signal that arrived while rewind ran syscalls in thread `t`: the kernel dequeued it
@@ -637,6 +644,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         t.queued = queued;
       }
       t.in_syscall = false;
+      shared_watch_ = {};  // a new address space
       mem_.reset();  // /proc/PID/mem follows the old address space after exec
       if (mode_ == Mode::kRecording) {
         record(e);
@@ -823,6 +831,9 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
     if (!rc || *rc != 0) {
       left.push_back("rdtsc trapped");
     }
+  }
+  if (pinned_cpu_ >= 0 && !restore_child_affinity(child)) {
+    left.push_back("rewind's one CPU as its affinity");
   }
   if (own_memory) {
     if (!vdso_patches_.empty() && !revert_patches(child, vdso_patches_)) {

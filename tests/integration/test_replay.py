@@ -112,6 +112,10 @@ SUITE = [
             r"quiet waits: (\d+) rounds, epoll_wait sigtimedwait semtimedop ended by their "
             r"timeouts only \(all three waited\), SIGUSR1 ended epoll_pwait (\d+) times",
             check=lambda m: m[1] == m[2]),
+    # Child processes write a shared anonymous page that the parent reads after a wait4
+    # and after a read from a pipe: replay runs no child, the bytes come from the recording.
+    Program("replay_child_shared",
+            r"child shared: \d+ rounds, every child's bytes seen, checksum [0-9a-f]{16}"),
     # Ends inside its SIGSEGV handler (no SA_SIGINFO): the live signal frame must be the
     # recording's, which rewind's orphan guard shapes.
     Program("replay_handler_exit",

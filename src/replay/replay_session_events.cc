@@ -40,8 +40,11 @@ using namespace replay_detail;
 
 namespace {
 
-bool partial_on_failure(int64_t sysno) {
-  return sysno == SYS_madvise || sysno == SYS_mprotect || sysno == SYS_pkey_mprotect;
+// Only a hole in the range (ENOMEM) is found part-way; other errors (EINVAL on locked
+// pages, say, which replay does not lock) are found before anything changed.
+bool partial_on_failure(const Event& e) {
+  return (e.sysno == SYS_madvise || e.sysno == SYS_mprotect || e.sysno == SYS_pkey_mprotect) &&
+         e.result == -ENOMEM;
 }
 
 }  // namespace
@@ -400,7 +403,7 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
     case SyscallPolicy::kMemoryMap:
       // A madvise or mprotect that fails part-way (a hole in its range: ENOMEM) has
       // still changed the pages before the hole: performed again, it fails the same way.
-      return ok_result || partial_on_failure(e.sysno) ? perform_mm(t, e, *entry)
+      return ok_result || partial_on_failure(e) ? perform_mm(t, e, *entry)
                                                        : emulate(t, e, *entry);
     case SyscallPolicy::kBreak:
       return perform_brk(t, e, *entry);

@@ -198,6 +198,7 @@ class RecordSession {
   void capture_kernel_changes(Event& e);
   void watch_shared_memory_at_entry(const Event& e);
   void collect_shared_memory(Event& e);
+  void watch_robust_futexes(const Thread& t);
   bool shares_stack_until_exec(const Event& e) const;
   std::optional<uint64_t> clone_flags(int64_t sysno, uint64_t arg0) const;
   std::vector<MemoryBytes> read_data_mappings();

@@ -682,6 +682,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       }
       if (mode_ != Mode::kPreExec) {
         record(e);
+        watch_robust_futexes(t);
       }
       return;
     }

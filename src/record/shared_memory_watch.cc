@@ -65,6 +65,20 @@ void SharedMemoryWatch::collect(TargetMemory& mem, std::vector<MemoryBytes>& out
     }
     r.bytes.swap(now);
   }
+  for (const auto& w : once_) {
+    if (mem.read(w.addr, w.bytes.size(), now) && now.size() == w.bytes.size() &&
+        now != w.bytes) {
+      outputs.push_back({w.addr, now});
+    }
+  }
+  once_.clear();
+}
+
+void SharedMemoryWatch::watch_once(TargetMemory& mem, uint64_t addr, size_t len) {
+  std::string bytes;
+  if (mem.read(addr, len, bytes) && bytes.size() == len) {
+    once_.push_back({addr, std::move(bytes)});
+  }
 }
 
 void SharedMemoryWatch::keep_mapped(const std::vector<MapEntry>& maps) {

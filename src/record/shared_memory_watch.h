@@ -40,13 +40,17 @@ class SharedMemoryWatch {
   void collect(TargetMemory& mem, std::vector<MemoryBytes>& outputs);
   // Forgets what is no longer a writable shared mapping in `maps` (unmapped, remapped).
   void keep_mapped(const std::vector<MapEntry>& maps);
+  // Compares `len` bytes at `addr` once, at the next collect(): for a word the kernel is
+  // about to write on its own (a robust futex of an exiting thread).
+  void watch_once(TargetMemory& mem, uint64_t addr, size_t len);
 
-  bool empty() const { return regions_.empty(); }
+  bool empty() const { return regions_.empty() && once_.empty(); }
   uint64_t watched_bytes() const;
   int skipped() const { return skipped_; }
 
  private:
   std::vector<MemoryBytes> regions_;
+  std::vector<MemoryBytes> once_;
   int skipped_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace rwd {
 namespace {
@@ -77,6 +78,29 @@ TEST(SharedMemoryWatch, SeesWhatAChildWritesIntoSharedPages) {
   watch.keep_mapped(*maps);
   EXPECT_EQ(watch.watched_bytes(), before - kLen);
   ::munmap(priv, 4096);
+}
+
+// A word the kernel is about to write is compared once: a change is an output at the
+// next look, and the look after it has forgotten the word.
+TEST(SharedMemoryWatch, ComparesAWordOnce) {
+  static uint32_t word = 7;
+  TargetMemory mem(::getpid());
+  SharedMemoryWatch watch;
+  watch.watch_once(mem, reinterpret_cast<uint64_t>(&word), sizeof word);
+  EXPECT_FALSE(watch.empty());
+  word = 0x40000000u | 7;  // FUTEX_OWNER_DIED with the old owner's tid
+  std::vector<MemoryBytes> outputs;
+  watch.collect(mem, outputs);
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].addr, reinterpret_cast<uint64_t>(&word));
+  uint32_t seen = 0;
+  std::memcpy(&seen, outputs[0].bytes.data(), sizeof seen);
+  EXPECT_EQ(seen, word);
+  EXPECT_TRUE(watch.empty());
+  word = 1;
+  outputs.clear();
+  watch.collect(mem, outputs);
+  EXPECT_TRUE(outputs.empty());
 }
 
 TEST(SharedMemoryWatch, LeavesOutWhatIsTooLargeToCompare) {

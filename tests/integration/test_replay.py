@@ -116,6 +116,9 @@ SUITE = [
     # and after a read from a pipe: replay runs no child, the bytes come from the recording.
     Program("replay_child_shared",
             r"child shared: \d+ rounds, every child's bytes seen, checksum [0-9a-f]{16}"),
+    # Threads exit holding a robust mutex: the kernel marks its word FUTEX_OWNER_DIED only
+    # for the recorded thread's tid, which replay's thread does not have.
+    Program("replay_robust_mutex", r"robust mutex: \d+ rounds, EOWNERDEAD after every owner's exit"),
     # Ends inside its SIGSEGV handler (no SA_SIGINFO): the live signal frame must be the
     # recording's, which rewind's orphan guard shapes.
     Program("replay_handler_exit",

@@ -1,6 +1,7 @@
 // rewind record: attach to a running process (-p PID) or launch one (-- CMD ARGS...)
 // and record it into a .rwd file until it exits, crashes, or rewind gets SIGINT/SIGTERM.
 #include <fmt/format.h>
+#include <signal.h>
 
 #include <chrono>
 #include <ctime>
@@ -39,9 +40,18 @@ int exit_code_of(const RecordResult& result, bool launched) {
   return launched && result.exit_status ? *result.exit_status : 0;
 }
 
+// rewind's own output going to a pipe that closed (`rewind record ... | head`): the write
+// fails, and the recording goes on instead of dying with half a file. A handler rather
+// than SIG_IGN, which a launched program would inherit through exec.
+void on_broken_pipe(int) {}
+
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
                bool redact_env, double duration_s, std::optional<bool> pin_cpu,
                bool fast_clocks) {
+  struct sigaction broken_pipe{};
+  sigemptyset(&broken_pipe.sa_mask);
+  broken_pipe.sa_handler = on_broken_pipe;
+  ::sigaction(SIGPIPE, &broken_pipe, nullptr);
   if ((pid > 0) == !command.empty()) {
     fmt::print(stderr, "rewind record: give either -p PID or a command after --\n");
     return 2;

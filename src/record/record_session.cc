@@ -74,7 +74,8 @@ void install_stop_handlers(pid_t target) {
     ::sigaction(sig, &sa, nullptr);
   }
   sa.sa_sigaction = on_other_signal;
-  for (int sig : {SIGABRT, SIGTRAP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGPIPE,
+  // (SIGPIPE is left to the command: rewind record goes on when its output pipe closes.)
+  for (int sig : {SIGABRT, SIGTRAP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
                   SIGSTKFLT}) {
     ::sigaction(sig, &sa, nullptr);
   }

@@ -56,3 +56,18 @@ def test_a_program_that_kills_its_process_group_leaves_rewind_and_the_recording(
     played = replay(out)
     assert played.returncode == 0, f"{played.stdout}{played.stderr}"
     assert "replay ended at: exit" in played.stdout, played.stdout
+
+
+def test_output_to_a_pipe_that_closes_keeps_the_recording(tmp_path):
+    """`rewind record -- PROGRAM | head -1`: the reader goes away after a line. The program
+    dies of SIGPIPE at its next write, as it would without rewind; rewind's own lines to
+    the closed pipe fail, and rewind still finishes the recording instead of dying of
+    SIGPIPE with half a file."""
+    out = tmp_path / "pipe.rwd"
+    program = [str(PROGRAMS / "replay_robust_mutex"), "repeat", "2000"]
+    r = subprocess.Popen([REWIND, "record", "-o", str(out), "--", *program],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    r.stdout.readline()
+    r.stdout.close()
+    assert r.wait(timeout=RECORD_TIMEOUT) in (0, 128 + 13)
+    verify(out)

@@ -225,10 +225,23 @@ constexpr Ioctl kLegacyIoctls[] = {
 constexpr uint32_t kFsIocFiemap = 0xC020660B;  // struct fiemap + fm_mapped_extents extents
 constexpr uint32_t kTunSetIff = 0x400454CA;    // _IOW, but writes the struct ifreq back
 constexpr uint32_t kTunGetIff = 0x800454D2;    // sized as an int, writes a struct ifreq
+// The old bridge ioctl: an unsigned long[3] {command, pointer, count}; BRCTL_GET_BRIDGES
+// (1) writes as many ifindexes (ints) as it returns at the pointer.
+constexpr uint32_t kSiocGifbr = 0x8940;
+constexpr uint64_t kBrctlGetBridges = 1;
 
-void ioctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, bool ok,
+void ioctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t result,
                    const MemoryPeek& peek) {
   auto req = static_cast<uint32_t>(args[1]);
+  const bool ok = !failed(result);
+  if (req == kSiocGifbr) {
+    auto command = peek_value<uint64_t>(peek, args[2]);
+    auto at = peek_value<uint64_t>(peek, args[2] + 8);
+    if (ok && command == kBrctlGetBridges && at) {
+      out.add(*at, std::min<uint64_t>(static_cast<uint64_t>(result), 1u << 16) * 4);
+    }
+    return;
+  }
   if (req == kFsIocFiemap && ok) {
     auto mapped = peek_value<uint32_t>(peek, args[2] + 20);
     out.add(args[2], 32 + std::min<uint64_t>(mapped.value_or(0), 1u << 16) * 56);
@@ -255,6 +268,9 @@ void ioctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, bool ok,
 
 bool ioctl_known(uint64_t request) {
   auto req = static_cast<uint32_t>(request);
+  if (req == kSiocGifbr) {
+    return true;
+  }
   for (const Ioctl& k : kLegacyIoctls) {
     if (k.request == req) {
       return true;
@@ -450,7 +466,7 @@ void special_outputs(Ranges& out, const SyscallInfo& info, const std::array<uint
   const std::string_view sp = info.special;
   const bool ok = !failed(result);
   if (sp == "ioctl") {
-    ioctl_outputs(out, args, ok, peek);
+    ioctl_outputs(out, args, result, peek);
   } else if (sp == "futex") {
     futex_outputs(out, args, result);
   } else if (!ok) {

@@ -320,6 +320,13 @@ TEST(SyscallOutputs, SysVIpcMemoryPolicyAndWaitid) {
   std::memcpy(buf + 20, &mapped, 4);
   EXPECT_EQ(outputs(SYS_ioctl, {3, 0xC020660B, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 32 + 2 * 56}}));
+  // SIOCGIFBR: BRCTL_GET_BRIDGES writes one int per bridge it returns; other commands
+  // write nothing.
+  uint64_t bridge_args[3] = {1 /* BRCTL_GET_BRIDGES */, addr_of(buf), 1024};
+  EXPECT_EQ(outputs(SYS_ioctl, {3, 0x8940, addr_of(bridge_args)}, 3),
+            (std::vector<MemRange>{{addr_of(buf), 12}}));
+  bridge_args[0] = 0;  // BRCTL_GET_VERSION
+  EXPECT_TRUE(outputs(SYS_ioctl, {3, 0x8940, addr_of(bridge_args)}, 2).empty());
   // ptrace: what a tracer reads of its tracee lands in the tracer.
   EXPECT_EQ(outputs(SYS_ptrace, {12 /* PTRACE_GETREGS */, 7, 0, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 216}}));

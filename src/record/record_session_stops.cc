@@ -769,6 +769,16 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
   // Job control (a stop signal, SIGCONT) is no part of the program's computation, unless
   // the program handles it.
   bool job_control = (is_stop_signal(sig) || sig == SIGCONT) && !handled(sig);
+  if (!fault && !job_control && mode_ == Mode::kRecording) {
+    // Ignored (SIGCHLD at its default, say): the kernel discards it as it is delivered,
+    // and it is no part of the program's computation. Only a traced thread stops for it;
+    // recording it would make replay stop there too.
+    auto st = read_status(pid_);
+    if (st && (ignored_signals(*st) & signal_bit(sig)) != 0) {
+      t.pending_signal = sig;
+      return;
+    }
+  }
   if (mode_ == Mode::kRecording && !(fault && si.si_code > 0) && !job_control) {
     // Sent, not caused by the instruction: replay must deliver it at this very point.
     record_point(t, PointReason::kSignal, &si);

@@ -145,11 +145,15 @@ Result<ProcStatus> read_status(pid_t pid) {
   return parse_status(*text);
 }
 
-uint64_t signals_that_act(const ProcStatus& thread) {
+uint64_t ignored_signals(const ProcStatus& process) {
   constexpr uint64_t kIgnoredByDefault = signal_bit(SIGCHLD) | signal_bit(SIGURG) |
                                          signal_bit(SIGWINCH) | signal_bit(SIGCONT);
-  uint64_t ignored = thread.sig_ignored | (kIgnoredByDefault & ~thread.sig_caught);
-  return (thread.sig_pending | thread.shared_pending) & ~thread.sig_blocked & ~ignored;
+  return process.sig_ignored | (kIgnoredByDefault & ~process.sig_caught);
+}
+
+uint64_t signals_that_act(const ProcStatus& thread) {
+  return (thread.sig_pending | thread.shared_pending) & ~thread.sig_blocked &
+         ~ignored_signals(thread);
 }
 
 Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid) {

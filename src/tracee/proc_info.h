@@ -62,6 +62,9 @@ Result<ProcStatus> read_status(pid_t pid);
 // (SIGCHLD, SIGURG, SIGWINCH, SIGCONT). The kernel discards such signals as they are
 // sent, except to a traced thread, where they still interrupt a wait.
 uint64_t signals_that_act(const ProcStatus& thread);
+// The signals whose delivery does nothing (the kernel discards them): SIG_IGN, or left at
+// a default that ignores them.
+uint64_t ignored_signals(const ProcStatus& process);
 // Same for one thread of a process (/proc/PID/task/TID/status).
 Result<ProcStatus> read_thread_status(pid_t pid, pid_t tid);
 

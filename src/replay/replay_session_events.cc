@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -435,9 +436,69 @@ Status ReplaySession::on_syscall(Thread& t, const Event& e) {
       // answers exec with 0).
       return emulate(t, e, *entry);
     case SyscallPolicy::kEmulate:
-      return emulate(t, e, *entry);
+      if (auto s = emulate(t, e, *entry); !s) {
+        return s;
+      }
+      return follow_stack_limit(t, e);
   }
   return emulate(t, e, *entry);
+}
+
+// The program lowered its stack limit (setrlimit or prlimit64 of RLIMIT_STACK): the kernel
+// grows the stack no further than the limit below its top, and the program's next
+// overflow faults there, as the recording did. Replay's stack is a plain mapping with room
+// below it (process_builder.cc), so the room beyond the limit goes, down from the pages
+// the program has touched already (which a kernel does not take back either).
+Status ReplaySession::follow_stack_limit(Thread& t, const Event& e) {
+  uint64_t resource = 0, limit_at = 0;
+  if (e.sysno == SYS_setrlimit) {
+    resource = e.args[0];
+    limit_at = e.args[1];
+  } else if (e.sysno == SYS_prlimit64 && e.args[0] == 0) {
+    resource = e.args[1];
+    limit_at = e.args[2];
+  }
+  uint64_t limit = 0;
+  if (resource != RLIMIT_STACK || limit_at == 0 || is_error(e.result) ||
+      mem_->read_into(limit_at, &limit, sizeof limit) != sizeof limit) {
+    return ok();
+  }
+  const ReplayImage& image = exec_image_ ? *exec_image_ : *image_;
+  auto stack = std::ranges::find(image.regions, std::string("[stack]"), &ReplayRegion::path);
+  auto maps = read_maps(mem_pid_);
+  if (stack == image.regions.end() || !maps) {
+    return ok();
+  }
+  auto room = std::ranges::find_if(
+      *maps, [&](const MapEntry& m) { return m.start < stack->start && stack->start <= m.end; });
+  if (room == maps->end() || limit >= stack->end) {
+    return ok();
+  }
+  uint64_t lowest = page_up(stack->end - limit);  // the deepest the kernel lets it grow
+  uint64_t cut = std::min(lowest, stack->start);
+  // Pages the program has touched stay (pagemap: present or swapped).
+  UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", mem_pid_).c_str(), O_RDONLY));
+  for (uint64_t at = room->start; pagemap && at < cut; at += kPage) {
+    uint64_t entry = 0;
+    if (::pread(pagemap.get(), &entry, sizeof entry, static_cast<off_t>(at / kPage * 8)) !=
+            sizeof entry ||
+        (entry >> 62) != 0) {
+      cut = at;
+    }
+  }
+  if (cut <= room->start) {
+    return ok();
+  }
+  auto site = find_syscall_site();
+  if (!site) {
+    return std::unexpected(site.error());
+  }
+  auto rc = inject_syscall(t.real, *site, SYS_munmap, {room->start, cut - room->start});
+  if (!rc || is_error(*rc)) {
+    return std::unexpected(diverge(e, "the stack's room beyond the program's new limit could "
+                                      "not be taken away in the replay"));
+  }
+  return ok();
 }
 
 Status ReplaySession::on_signal(Thread& t, const Event& e) {

@@ -119,6 +119,10 @@ SUITE = [
     # Threads exit holding a robust mutex: the kernel marks its word FUTEX_OWNER_DIED only
     # for the recorded thread's tid, which replay's thread does not have.
     Program("replay_robust_mutex", r"robust mutex: \d+ rounds, EOWNERDEAD after every owner's exit"),
+    # Lowers RLIMIT_STACK and recurses until the kernel refuses to grow the stack: replay's
+    # stack (a plain mapping with room below it) must end at the same depth.
+    Program("replay_stack_limit",
+            r"stack limit: overflowed at depth \d+ with a 512 KiB limit", loops=False),
     # Ends inside its SIGSEGV handler (no SA_SIGINFO): the live signal frame must be the
     # recording's, which rewind's orphan guard shapes.
     Program("replay_handler_exit",

@@ -314,7 +314,9 @@ void RecordSession::capture_mapped_file(Event& e) {
               "the target maps a file shared and writable: writes to it by other processes "
               "are not recorded and replay sees only the contents at the time of mapping");
   }
-  uint64_t len = e.args[1];
+  // The kernel maps whole pages: the file's bytes past `len` in the last page are there
+  // too (code can run on into them: syscall_in_writable_mem).
+  uint64_t len = (e.args[1] + kPageSize - 1) & ~(kPageSize - 1);
   if (len > kMaxMappedCapture) {
     warn_once("big-file-map",
               fmt::format("the target mapped {} bytes of a file; only the first {} are saved "

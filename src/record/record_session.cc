@@ -253,6 +253,14 @@ Status RecordSession::seize_all_threads() {
         if (err == ESRCH) {
           continue;  // the thread exited meanwhile
         }
+        if (err == EPERM && tid != pid_) {
+          // A thread that has exited but is not reaped yet (a zombie) cannot be traced
+          // either: it is as gone as one that vanished.
+          auto ts = read_thread_status(pid_, tid);
+          if (!ts || ts->state == 'Z' || ts->state == 'X') {
+            continue;
+          }
+        }
         auto st = read_status(tid);
         bool born_traced = err == EPERM && st && st->tracer_pid == ::getpid();
         if (!born_traced) {  // (a thread created by one already seized is traced already)
@@ -767,7 +775,10 @@ void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
     tids.push_back(crashing->tid);
   }
   for (auto& [tid, t] : threads_) {
-    if (t->stopped && (crashing == nullptr || tid != crashing->tid)) {
+    // Replay's final state has neither a thread whose clone has not returned in the log
+    // yet nor one whose exit is in the log already (the recording stopped during either).
+    bool in_replay = !t->awaits_clone_return && !t->exiting;
+    if (t->stopped && in_replay && (crashing == nullptr || tid != crashing->tid)) {
       tids.push_back(tid);
     }
   }
@@ -799,6 +810,32 @@ void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
   }
 }
 
+// A thread at its exit stop as the recording ends: its exit is in the log, and replay
+// performs it, after which the kernel has cleared its tid word (CLONE_CHILD_CLEARTID) and
+// released its robust mutexes. It finishes exiting now, so that the final state is the one
+// after its exit, as in replay. (The leader stays: its exit completes with the process.)
+void RecordSession::let_exiting_threads_go() {
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    Thread& t = *it->second;
+    if (!t.exiting || !t.stopped || t.tid == pid_ ||
+        ::ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) {
+      ++it;
+      continue;
+    }
+    t.stopped = false;
+    auto st = wait_thread(t.tid, std::chrono::seconds(1));
+    if (st && (st->exited() || st->signaled())) {
+      shared_watch_.owner_gone(t.tid);
+      it = threads_.erase(it);
+      continue;
+    }
+    if (st && st->stopped()) {
+      t.stopped = true;  // stopped again (a group stop): it stays as it is
+    }
+    ++it;
+  }
+}
+
 void RecordSession::finish(const std::string& reason) {
   if (finished_) {
     return;
@@ -807,6 +844,7 @@ void RecordSession::finish(const std::string& reason) {
   result_.stop_reason = reason;
   auto stop_all = stop_all_threads();
   (void)stop_all;
+  let_exiting_threads_go();
   if (reason != "crash" && !process_gone_ && owner_ != 0 && threads_.count(owner_)) {
     // Where the running thread was stopped, so that replay ends at the same place.
     Thread& o = *threads_[owner_];

@@ -217,6 +217,7 @@ class RecordSession {
   void note_resumed_after_step(Thread& t);
   void pin_to_one_cpu();
   void restore_affinity();
+  void let_exiting_threads_go();
   bool restore_child_affinity(pid_t child);
   void clear_stepping_if_done();
   void remove_orphan_guard();

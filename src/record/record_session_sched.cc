@@ -607,8 +607,8 @@ void RecordSession::watch_shared_memory_at_entry(const Event& e) {
 // A thread that exits holding robust mutexes: after its exit stop the kernel marks each
 // one's lock word FUTEX_OWNER_DIED, if the word holds the thread's tid. Replay's thread
 // has another tid, so there the kernel leaves the words alone: the recording keeps what
-// the kernel wrote, as outputs of the next syscall to return (the exiting thread keeps
-// the CPU until it is gone, so the words are written by then).
+// the kernel wrote, as outputs of the first syscall to return after the kernel wrote it
+// (before pthread_join's futex returns: the kernel clears the tid after the robust list).
 void RecordSession::watch_robust_futexes(const Thread& t) {
   uint64_t head = 0;
   size_t len = 0;
@@ -627,7 +627,7 @@ void RecordSession::watch_robust_futexes(const Thread& t) {
   constexpr uint64_t kPiBit = 1;     // bit 0 of an entry marks a PI mutex
   uint64_t entry = list.next & ~kPiBit;
   for (int n = 0; entry != head && entry != 0 && n < kMaxEntries; ++n) {
-    shared_watch_.watch_once(*mem_, entry + list.futex_offset, sizeof(uint32_t));
+    shared_watch_.watch_word(*mem_, entry + list.futex_offset, sizeof(uint32_t), t.tid);
     uint64_t next = 0;
     if (mem_->read_into(entry, &next, sizeof next) != sizeof next) {
       break;
@@ -635,8 +635,8 @@ void RecordSession::watch_robust_futexes(const Thread& t) {
     entry = next & ~kPiBit;
   }
   if ((list.op_pending & ~kPiBit) != 0) {
-    shared_watch_.watch_once(*mem_, (list.op_pending & ~kPiBit) + list.futex_offset,
-                             sizeof(uint32_t));
+    shared_watch_.watch_word(*mem_, (list.op_pending & ~kPiBit) + list.futex_offset,
+                             sizeof(uint32_t), t.tid);
   }
 }
 

@@ -54,6 +54,7 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
       release_new_child(*it->second);
     }
     threads_.erase(tid);
+    shared_watch_.owner_gone(tid);
     if (tid == owner_) {
       owner_ = 0;
       owner_in_syscall_ = false;

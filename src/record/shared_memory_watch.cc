@@ -65,19 +65,30 @@ void SharedMemoryWatch::collect(TargetMemory& mem, std::vector<MemoryBytes>& out
     }
     r.bytes.swap(now);
   }
-  for (const auto& w : once_) {
-    if (mem.read(w.addr, w.bytes.size(), now) && now.size() == w.bytes.size() &&
-        now != w.bytes) {
-      outputs.push_back({w.addr, now});
+  // The kernel writes a word while its thread finishes exiting, which can be after
+  // another thread's syscall returned: unchanged, a word is kept until its thread is gone.
+  std::erase_if(words_, [&](const Word& w) {
+    bool read = mem.read(w.before.addr, w.before.bytes.size(), now) &&
+                now.size() == w.before.bytes.size();
+    if (read && now != w.before.bytes) {
+      outputs.push_back({w.before.addr, now});
+      return true;
     }
-  }
-  once_.clear();
+    return w.owner_gone || !read;
+  });
 }
 
-void SharedMemoryWatch::watch_once(TargetMemory& mem, uint64_t addr, size_t len) {
+void SharedMemoryWatch::watch_word(TargetMemory& mem, uint64_t addr, size_t len,
+                                   pid_t owner) {
   std::string bytes;
   if (mem.read(addr, len, bytes) && bytes.size() == len) {
-    once_.push_back({addr, std::move(bytes)});
+    words_.push_back({{addr, std::move(bytes)}, owner, false});
+  }
+}
+
+void SharedMemoryWatch::owner_gone(pid_t owner) {
+  for (auto& w : words_) {
+    w.owner_gone = w.owner_gone || w.owner == owner;
   }
 }
 

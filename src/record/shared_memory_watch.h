@@ -17,6 +17,8 @@
 //   watch.keep_mapped(maps);             // after the target changed its mappings
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,17 +42,24 @@ class SharedMemoryWatch {
   void collect(TargetMemory& mem, std::vector<MemoryBytes>& outputs);
   // Forgets what is no longer a writable shared mapping in `maps` (unmapped, remapped).
   void keep_mapped(const std::vector<MapEntry>& maps);
-  // Compares `len` bytes at `addr` once, at the next collect(): for a word the kernel is
-  // about to write on its own (a robust futex of an exiting thread).
-  void watch_once(TargetMemory& mem, uint64_t addr, size_t len);
+  // Watches `len` bytes at `addr` that the kernel is about to write on behalf of thread
+  // `owner` (a robust futex of that exiting thread): a change is collected once, and the
+  // bytes are forgotten then, or at the first collect() after owner_gone(owner).
+  void watch_word(TargetMemory& mem, uint64_t addr, size_t len, pid_t owner);
+  void owner_gone(pid_t owner);
 
-  bool empty() const { return regions_.empty() && once_.empty(); }
+  bool empty() const { return regions_.empty() && words_.empty(); }
   uint64_t watched_bytes() const;
   int skipped() const { return skipped_; }
 
  private:
+  struct Word {
+    MemoryBytes before;
+    pid_t owner = 0;
+    bool owner_gone = false;
+  };
   std::vector<MemoryBytes> regions_;
-  std::vector<MemoryBytes> once_;
+  std::vector<Word> words_;
   int skipped_ = 0;
 };
 

@@ -80,27 +80,37 @@ TEST(SharedMemoryWatch, SeesWhatAChildWritesIntoSharedPages) {
   ::munmap(priv, 4096);
 }
 
-// A word the kernel is about to write is compared once: a change is an output at the
-// next look, and the look after it has forgotten the word.
-TEST(SharedMemoryWatch, ComparesAWordOnce) {
+// A word the kernel is about to write for an exiting thread: kept while unchanged and its
+// thread is there, collected once when it changes, forgotten once its thread is gone.
+TEST(SharedMemoryWatch, CollectsAWordOnceItChanges) {
   static uint32_t word = 7;
+  static uint32_t other = 9;
   TargetMemory mem(::getpid());
   SharedMemoryWatch watch;
-  watch.watch_once(mem, reinterpret_cast<uint64_t>(&word), sizeof word);
-  EXPECT_FALSE(watch.empty());
-  word = 0x40000000u | 7;  // FUTEX_OWNER_DIED with the old owner's tid
+  watch.watch_word(mem, reinterpret_cast<uint64_t>(&word), sizeof word, 7);
+  watch.watch_word(mem, reinterpret_cast<uint64_t>(&other), sizeof other, 9);
   std::vector<MemoryBytes> outputs;
+  watch.collect(mem, outputs);  // the kernel has not written them yet
+  EXPECT_TRUE(outputs.empty());
+  EXPECT_FALSE(watch.empty());
+
+  word = 0x40000000u | 7;  // FUTEX_OWNER_DIED with the old owner's tid
   watch.collect(mem, outputs);
   ASSERT_EQ(outputs.size(), 1u);
   EXPECT_EQ(outputs[0].addr, reinterpret_cast<uint64_t>(&word));
   uint32_t seen = 0;
   std::memcpy(&seen, outputs[0].bytes.data(), sizeof seen);
   EXPECT_EQ(seen, word);
-  EXPECT_TRUE(watch.empty());
-  word = 1;
+
+  word = 1;  // collected once: a later change is the program's
   outputs.clear();
   watch.collect(mem, outputs);
   EXPECT_TRUE(outputs.empty());
+  EXPECT_FALSE(watch.empty());  // `other` still waits for its thread
+  watch.owner_gone(9);
+  watch.collect(mem, outputs);
+  EXPECT_TRUE(outputs.empty());
+  EXPECT_TRUE(watch.empty());
 }
 
 TEST(SharedMemoryWatch, LeavesOutWhatIsTooLargeToCompare) {

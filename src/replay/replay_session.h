@@ -250,6 +250,7 @@ class ReplaySession {
   Status perform_mm(Thread& t, const Event& e, const user_regs_struct& entry);
   Status perform_brk(Thread& t, const Event& e, const user_regs_struct& entry);
   Status follow_stack_limit(Thread& t, const Event& e);
+  Status release_robust_mutexes(const Thread& t, const std::vector<uint64_t>& words);
   Status perform_clone(Thread& t, const Event& e, const user_regs_struct& entry);
   Status perform_exit(Thread& t, const Event& e, const user_regs_struct& entry);
   // A leader exiting while other threads live: the kernel reports it only once they are

@@ -291,8 +291,68 @@ Status ReplaySession::perform_clone(Thread& t, const Event& e, const user_regs_s
   return finish_performed(t, *p, entry, e.result);
 }
 
+namespace {
+
+// The lock words of the robust mutexes on a thread's robust list (the kernel's walk at
+// exit: entries with bit 0 marking PI mutexes, at most ROBUST_LIST_LIMIT of them, and the
+// one an operation was pending on).
+std::vector<uint64_t> robust_futex_words(pid_t real, TargetMemory& mem) {
+  std::vector<uint64_t> words;
+  uint64_t head = 0;
+  size_t len = 0;
+  if (::syscall(SYS_get_robust_list, real, &head, &len) != 0 || head == 0) {
+    return words;
+  }
+  struct {
+    uint64_t next;
+    int64_t futex_offset;
+    uint64_t op_pending;
+  } list{};
+  if (mem.read_into(head, &list, sizeof list) != sizeof list) {
+    return words;
+  }
+  constexpr int kMaxEntries = 2048;
+  constexpr uint64_t kPiBit = 1;
+  uint64_t entry = list.next & ~kPiBit;
+  for (int n = 0; entry != head && entry != 0 && n < kMaxEntries; ++n) {
+    words.push_back(entry + list.futex_offset);
+    uint64_t next = 0;
+    if (mem.read_into(entry, &next, sizeof next) != sizeof next) {
+      break;
+    }
+    entry = next & ~kPiBit;
+  }
+  if ((list.op_pending & ~kPiBit) != 0) {
+    words.push_back((list.op_pending & ~kPiBit) + list.futex_offset);
+  }
+  return words;
+}
+
+}  // namespace
+
+// A thread that exits holding robust mutexes: the kernel marks each lock word that holds
+// the thread's tid FUTEX_OWNER_DIED (keeping FUTEX_WAITERS). The words hold the recorded
+// tid, which replay's thread does not have, so replay does it for the kernel.
+Status ReplaySession::release_robust_mutexes(const Thread& t,
+                                             const std::vector<uint64_t>& words) {
+  constexpr uint32_t kWaiters = 0x80000000u, kOwnerDied = 0x40000000u, kTidMask = 0x3fffffffu;
+  for (uint64_t at : words) {
+    uint32_t word = 0;
+    if (mem_->read_into(at, &word, sizeof word) != sizeof word || (word & kTidMask) != t.tid) {
+      continue;
+    }
+    uint32_t released = (word & kWaiters) | kOwnerDied;
+    std::string_view bytes(reinterpret_cast<const char*>(&released), sizeof released);
+    if (auto s = write_memory(mem_pid_, at, bytes); !s) {
+      return s;
+    }
+  }
+  return ok();
+}
+
 Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_struct& entry) {
   exited_stack_pointers_.push_back(entry.rsp);
+  std::vector<uint64_t> robust = robust_futex_words(t.real, *mem_);
   auto p = perform(t, e, call_of(entry, e));
   if (!p) {
     return std::unexpected(p.error());
@@ -301,6 +361,9 @@ Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_st
     return std::unexpected(diverge(e, "the thread did not exit"));
   }
   thread_gone(t);
+  if (e.sysno == SYS_exit && !robust.empty() && others_alive(t)) {
+    return release_robust_mutexes(t, robust);
+  }
   return ok();
 }
 

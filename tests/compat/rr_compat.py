@@ -507,6 +507,11 @@ def parse_args():
 def main():
     args = parse_args()
     args.rr = args.rr.resolve()
+    # Programs run in scratch directories of their own: relative paths would point there.
+    args.logs = args.logs.resolve() if args.logs else None
+    args.json = args.json.resolve() if args.json else None
+    if os.sep in args.rewind:
+        args.rewind = os.path.abspath(args.rewind)
     if not os.access(args.rewind, os.X_OK):
         sys.exit(f"rewind binary {args.rewind} not found or not executable "
                  f"(build it with scripts/build, or pass --rewind)")

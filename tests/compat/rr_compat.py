@@ -547,6 +547,11 @@ def main():
     interrupted = False
     # SIGTERM ends the run like Ctrl-C: what has finished is still reported.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # A run started in the background of a script has SIGINT and SIGQUIT ignored, which
+    # rewind (like any launcher) passes on to the program: the native runs reset them
+    # (NATIVE_PARENT), so the recorded ones must start from the defaults too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
     try:
         with open(log_dir / "results.jsonl", "a" if args.resume else "w") as progress:

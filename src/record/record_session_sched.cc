@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "record/record_session.h"
 #include "tracee/proc_info.h"
+#include "tracee/robust_list.h"
 #include "tracee/ptrace_ops.h"
 #include "tracee/signals.h"
 #include "tracee/syscall_table.h"
@@ -610,33 +611,11 @@ void RecordSession::watch_shared_memory_at_entry(const Event& e) {
 // the kernel wrote, as outputs of the first syscall to return after the kernel wrote it
 // (before pthread_join's futex returns: the kernel clears the tid after the robust list).
 void RecordSession::watch_robust_futexes(const Thread& t) {
-  uint64_t head = 0;
-  size_t len = 0;
-  if (!mem_ || ::syscall(SYS_get_robust_list, t.tid, &head, &len) != 0 || head == 0) {
+  if (!mem_) {
     return;
   }
-  struct {
-    uint64_t next;
-    int64_t futex_offset;
-    uint64_t op_pending;
-  } list{};
-  if (mem_->read_into(head, &list, sizeof list) != sizeof list) {
-    return;
-  }
-  constexpr int kMaxEntries = 2048;  // the kernel's ROBUST_LIST_LIMIT
-  constexpr uint64_t kPiBit = 1;     // bit 0 of an entry marks a PI mutex
-  uint64_t entry = list.next & ~kPiBit;
-  for (int n = 0; entry != head && entry != 0 && n < kMaxEntries; ++n) {
-    shared_watch_.watch_word(*mem_, entry + list.futex_offset, sizeof(uint32_t), t.tid);
-    uint64_t next = 0;
-    if (mem_->read_into(entry, &next, sizeof next) != sizeof next) {
-      break;
-    }
-    entry = next & ~kPiBit;
-  }
-  if ((list.op_pending & ~kPiBit) != 0) {
-    shared_watch_.watch_word(*mem_, (list.op_pending & ~kPiBit) + list.futex_offset,
-                             sizeof(uint32_t), t.tid);
+  for (uint64_t word : robust_futex_words(t.tid, *mem_)) {
+    shared_watch_.watch_word(*mem_, word, sizeof(uint32_t), t.tid);
   }
 }
 

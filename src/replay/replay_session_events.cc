@@ -20,6 +20,7 @@
 #include "inspect/syscall_formatter.h"
 #include "tracee/signals.h"
 #include "tracee/proc_info.h"
+#include "tracee/robust_list.h"
 #include "tracee/orphan_guard.h"
 #include "tracee/ptrace_ops.h"
 #include "tracee/syscall_table.h"
@@ -291,57 +292,18 @@ Status ReplaySession::perform_clone(Thread& t, const Event& e, const user_regs_s
   return finish_performed(t, *p, entry, e.result);
 }
 
-namespace {
-
-// The lock words of the robust mutexes on a thread's robust list (the kernel's walk at
-// exit: entries with bit 0 marking PI mutexes, at most ROBUST_LIST_LIMIT of them, and the
-// one an operation was pending on).
-std::vector<uint64_t> robust_futex_words(pid_t real, TargetMemory& mem) {
-  std::vector<uint64_t> words;
-  uint64_t head = 0;
-  size_t len = 0;
-  if (::syscall(SYS_get_robust_list, real, &head, &len) != 0 || head == 0) {
-    return words;
-  }
-  struct {
-    uint64_t next;
-    int64_t futex_offset;
-    uint64_t op_pending;
-  } list{};
-  if (mem.read_into(head, &list, sizeof list) != sizeof list) {
-    return words;
-  }
-  constexpr int kMaxEntries = 2048;
-  constexpr uint64_t kPiBit = 1;
-  uint64_t entry = list.next & ~kPiBit;
-  for (int n = 0; entry != head && entry != 0 && n < kMaxEntries; ++n) {
-    words.push_back(entry + list.futex_offset);
-    uint64_t next = 0;
-    if (mem.read_into(entry, &next, sizeof next) != sizeof next) {
-      break;
-    }
-    entry = next & ~kPiBit;
-  }
-  if ((list.op_pending & ~kPiBit) != 0) {
-    words.push_back((list.op_pending & ~kPiBit) + list.futex_offset);
-  }
-  return words;
-}
-
-}  // namespace
-
 // A thread that exits holding robust mutexes: the kernel marks each lock word that holds
 // the thread's tid FUTEX_OWNER_DIED (keeping FUTEX_WAITERS). The words hold the recorded
 // tid, which replay's thread does not have, so replay does it for the kernel.
 Status ReplaySession::release_robust_mutexes(const Thread& t,
                                              const std::vector<uint64_t>& words) {
-  constexpr uint32_t kWaiters = 0x80000000u, kOwnerDied = 0x40000000u, kTidMask = 0x3fffffffu;
   for (uint64_t at : words) {
     uint32_t word = 0;
-    if (mem_->read_into(at, &word, sizeof word) != sizeof word || (word & kTidMask) != t.tid) {
+    if (mem_->read_into(at, &word, sizeof word) != sizeof word ||
+        (word & kFutexTidMask) != t.tid) {
       continue;
     }
-    uint32_t released = (word & kWaiters) | kOwnerDied;
+    uint32_t released = (word & kFutexWaiters) | kFutexOwnerDied;
     std::string_view bytes(reinterpret_cast<const char*>(&released), sizeof released);
     if (auto s = write_memory(mem_pid_, at, bytes); !s) {
       return s;
@@ -352,7 +314,12 @@ Status ReplaySession::release_robust_mutexes(const Thread& t,
 
 Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_struct& entry) {
   exited_stack_pointers_.push_back(entry.rsp);
-  std::vector<uint64_t> robust = robust_futex_words(t.real, *mem_);
+  // Read before the exit: the list goes with the thread. exit_group ends every thread
+  // at once, and nothing is left to see the words.
+  std::vector<uint64_t> robust;
+  if (e.sysno == SYS_exit) {
+    robust = robust_futex_words(t.real, *mem_);
+  }
   auto p = perform(t, e, call_of(entry, e));
   if (!p) {
     return std::unexpected(p.error());
@@ -361,7 +328,7 @@ Status ReplaySession::perform_exit(Thread& t, const Event& e, const user_regs_st
     return std::unexpected(diverge(e, "the thread did not exit"));
   }
   thread_gone(t);
-  if (e.sysno == SYS_exit && !robust.empty() && others_alive(t)) {
+  if (!robust.empty() && others_alive(t)) {
     return release_robust_mutexes(t, robust);
   }
   return ok();
@@ -540,14 +507,15 @@ Status ReplaySession::follow_stack_limit(Thread& t, const Event& e) {
   uint64_t lowest = page_up(stack->end - limit);  // the deepest the kernel lets it grow
   uint64_t cut = std::min(lowest, stack->start);
   // Pages the program has touched stay (pagemap: present or swapped).
-  UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", mem_pid_).c_str(), O_RDONLY));
-  for (uint64_t at = room->start; pagemap && at < cut; at += kPage) {
-    uint64_t entry = 0;
-    if (::pread(pagemap.get(), &entry, sizeof entry, static_cast<off_t>(at / kPage * 8)) !=
-            sizeof entry ||
-        (entry >> 62) != 0) {
-      cut = at;
-    }
+  if (cut > room->start) {
+    std::vector<uint64_t> entries((cut - room->start) / kPage);
+    size_t bytes = entries.size() * sizeof(uint64_t);
+    UniqueFd pagemap(::open(fmt::format("/proc/{}/pagemap", mem_pid_).c_str(), O_RDONLY));
+    bool read = pagemap && ::pread(pagemap.get(), entries.data(), bytes,
+                                   static_cast<off_t>(room->start / kPage * 8)) ==
+                               static_cast<ssize_t>(bytes);
+    auto touched = std::ranges::find_if(entries, [](uint64_t e) { return (e >> 62) != 0; });
+    cut = !read ? room->start : room->start + (touched - entries.begin()) * kPage;
   }
   if (cut <= room->start) {
     return ok();

@@ -23,8 +23,13 @@ static void on_overflow(int sig, siginfo_t* si, void* ctx) {
 }
 
 static long recurse(long n) {
+  // Written whole: bytes left uninitialized would hold what the lazy binder's XSAVEC left
+  // on the stack, which depends on the CPU's tracking of unused register state, not on the
+  // program (docs/replay.md, "Register state the CPU tracks").
   volatile char frame[256];
-  frame[0] = (char)n;
+  for (int i = 0; i < 256; ++i) {
+    frame[i] = (char)(n + i);
+  }
   depth = n;
   if (n > 100000000) {  // never: the limit ends it long before
     return 0;

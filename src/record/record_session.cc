@@ -472,7 +472,8 @@ Status RecordSession::take_initial_snapshot() {
   for (auto& [tid, t] : threads_) {
     threads.push_back({tid, t->altstack});
   }
-  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, snapshot_extra());
+  auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, snapshot_extra(),
+                             snapshot_also_saves());
   if (!snap) {
     return std::unexpected(snap.error());
   }
@@ -512,9 +513,20 @@ nlohmann::json RecordSession::snapshot_extra() const {
                                             : "syscall"},
                           {"tsc_trapped", tsc_trapped_}};
   if (orphan_guard_) {
-    extra["orphan_guard"] = {{"base", orphan_guard_->base()}, {"size", OrphanGuard::kSize}};
+    extra["orphan_guard"] = {{"base", orphan_guard_->base()},
+                             {"data", orphan_guard_->data()},
+                             {"size", OrphanGuard::kSize},
+                             {"in_vdso", !orphan_guard_->in_own_page()}};
   }
   return extra;
+}
+
+// rewind's own bytes in a region the snapshot does not save: the guard in the vDSO.
+std::vector<std::pair<uint64_t, uint64_t>> RecordSession::snapshot_also_saves() const {
+  if (!orphan_guard_ || orphan_guard_->in_own_page()) {
+    return {};
+  }
+  return {{orphan_guard_->base(), orphan_guard_->base() + OrphanGuard::kSize}};
 }
 
 // The kernel has replaced the whole image: the other threads are gone, and with the old
@@ -564,7 +576,7 @@ void RecordSession::take_exec_snapshot(Thread& t) {
     return;
   }
   auto snap = write_snapshot(pid_, {{t.tid, t.altstack}}, *maps, name, *writer_,
-                             snapshot_extra());
+                             snapshot_extra(), snapshot_also_saves());
   if (!snap) {
     fail_snapshot(snap.error().message);
     return;

@@ -212,7 +212,8 @@ class RecordSession {
   // Replay support: vDSO time functions as syscalls, rdtsc trapped, rseq off, signal
   // handlers read. Undone on detach (not after a crash: the process is gone).
   Status prepare_for_replay();
-  void install_orphan_guard(uint64_t syscall_insn);
+  void install_orphan_guard(std::string_view vdso, uint64_t vdso_start);
+  std::vector<std::pair<uint64_t, uint64_t>> snapshot_also_saves() const;
   void step_out_of_vdso(const MapEntry& vdso);
   void note_resumed_after_step(Thread& t);
   void pin_to_one_cpu();

@@ -965,12 +965,15 @@ std::optional<stack_t> RecordSession::read_altstack(Thread& t) {
   return altstack;
 }
 
-void RecordSession::install_orphan_guard(uint64_t syscall_insn) {
+void RecordSession::install_orphan_guard(std::string_view vdso, uint64_t vdso_start) {
   pid_t first = threads_.begin()->first;
   int deferred = 0;
-  auto guard = syscall_insn != 0
-                   ? OrphanGuard::install(first, syscall_insn, &deferred)
-                   : Result<OrphanGuard>(fail("the vDSO has no syscall instruction to map it"));
+  uint64_t place = OrphanGuard::vdso_room(vdso, vdso_start);
+  uint64_t syscall_insn = find_syscall_instruction(vdso, vdso_start);
+  auto guard = place != 0 || syscall_insn != 0
+                   ? OrphanGuard::install(first, place, syscall_insn, &deferred)
+                   : Result<OrphanGuard>(fail("the vDSO has neither room for it nor a "
+                                              "syscall instruction to map it"));
   keep_deferred(*threads_[first], deferred);
   if (!guard) {
     // Trapping rdtsc without the guard would kill the target if rewind died.
@@ -1082,7 +1085,7 @@ Status RecordSession::prepare_for_replay() {
   note_interrupted_calls();
   // The guard goes in first: should rewind die, it makes the target survive every
   // later step (and the recording).
-  install_orphan_guard(find_syscall_instruction(image, vdso->start));
+  install_orphan_guard(image, vdso->start);
   step_out_of_vdso(*vdso);
   auto patches = vdso_patches(image, vdso->start);
   if (!patches || !apply_patches(pid_, *patches)) {

@@ -65,7 +65,8 @@ bool snapshot_saves_contents(const MapEntry& m) {
 
 Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>& threads,
                                     const std::vector<MapEntry>& maps, const std::string& name,
-                                    RecordingWriter& writer, const nlohmann::json& extra) {
+                                    RecordingWriter& writer, const nlohmann::json& extra,
+                                    const std::vector<std::pair<uint64_t, uint64_t>>& also_save) {
   SnapshotInfo info;
   nlohmann::json thread_states = nlohmann::json::array();
   for (const auto& t : threads) {
@@ -168,6 +169,21 @@ Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>
       ++info.regions;
     }
     regions.push_back(std::move(r));
+  }
+  for (auto [start, end] : also_save) {
+    auto region = std::ranges::find_if(maps, [&](const MapEntry& m) {
+      return m.start <= start && end <= m.end;
+    });
+    if (region == maps.end() || !mem.read(start, end - start, buf) || buf.size() != end - start) {
+      return fail("snapshot {}: rewind's own bytes at {:#x}-{:#x} could not be read", name,
+                  start, end);
+    }
+    nlohmann::json meta = {{"kind", "memory"}, {"snapshot", name}, {"start", start},
+                           {"region_start", region->start}};
+    if (auto s = writer.add_blob(meta, buf); !s) {
+      return std::unexpected(s.error());
+    }
+    info.memory_bytes += buf.size();
   }
   nlohmann::json snap = {
       {"name", name}, {"pid", pid}, {"threads", thread_states}, {"maps", regions}};

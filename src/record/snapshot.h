@@ -11,6 +11,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include <utility>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -40,9 +42,12 @@ struct SnapshotThread {
 // Regions whose contents a snapshot stores: private and writable, or anonymous.
 bool snapshot_saves_contents(const MapEntry& m);
 
-Result<SnapshotInfo> write_snapshot(pid_t pid, const std::vector<SnapshotThread>& threads,
-                                    const std::vector<MapEntry>& maps, const std::string& name,
-                                    RecordingWriter& writer,
-                                    const nlohmann::json& extra = nlohmann::json::object());
+// `also_save` are ranges [start, end) the snapshot saves even inside a region whose
+// contents it does not (what rewind wrote into the vDSO: its orphan guard).
+Result<SnapshotInfo> write_snapshot(
+    pid_t pid, const std::vector<SnapshotThread>& threads, const std::vector<MapEntry>& maps,
+    const std::string& name, RecordingWriter& writer,
+    const nlohmann::json& extra = nlohmann::json::object(),
+    const std::vector<std::pair<uint64_t, uint64_t>>& also_save = {});
 
 }  // namespace rwd

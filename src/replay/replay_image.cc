@@ -173,6 +173,8 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader, const std::
   if (auto g = snap.find("orphan_guard"); g != snap.end() && g->is_object()) {
     img.orphan_guard = u64_of(*g, "base");
     img.orphan_guard_size = u64_of(*g, "size");
+    // Recordings made before the guard went into the vDSO kept its data a page after it.
+    img.orphan_guard_data = g->contains("data") ? u64_of(*g, "data") : img.orphan_guard + 4096;
   }
   if (const BlobInfo* core = reader.find_blob("core", "name", "final"); core && core->complete) {
     auto bytes = reader.read_blob(*core);

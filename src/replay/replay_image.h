@@ -76,6 +76,7 @@ struct ReplayImage {
   // rewind's orphan guard in the target (tracee/orphan_guard.h), when it had one.
   uint64_t orphan_guard = 0;
   uint64_t orphan_guard_size = 0;
+  uint64_t orphan_guard_data = 0;  // where its data starts
   std::string auxv;  // the auxiliary vector at the start (for debuggers)
   std::optional<FinalState> final_state;
 

@@ -390,7 +390,7 @@ Status ReplaySession::keep_orphan_guard_in_front(Thread& t, const Event& e) {
     return ok();
   }
   int deferred = 0;
-  auto guard = OrphanGuard::adopt(image().orphan_guard);
+  auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_data);
   if (auto regs = get_regs(t.real); !regs || guard.owns_code_at(regs->rip - 2)) {
     return ok();  // the guard's own call (see RecordSession::keep_orphan_guard)
   }

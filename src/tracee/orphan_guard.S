@@ -1,6 +1,8 @@
 // The orphan guard's code, copied into the target by OrphanGuard (orphan_guard.h); it
 // never runs inside rewind. It is position independent; its data (the program's own
-// actions and what rewind saves there) is in the page that follows the code page.
+// actions and what rewind saves there) follows 512 bytes after its start. The guard only
+// reads its data: rewind writes it through /proc/PID/mem, so code and data can share a
+// page that is not writable (the vDSO's unused tail, or a page of their own).
 //
 // It is the target's SIGSEGV handler while rewind records. While the recorder lives, it
 // handles every rdtsc fault under ptrace and the guard only passes real faults on to the
@@ -17,11 +19,11 @@
         .section .rodata.rwd_orphan_guard, "a"
         .globl rwd_orphan_guard_begin, rwd_orphan_guard_end, rwd_orphan_guard_syscall
         .globl rwd_orphan_guard_segv, rwd_orphan_guard_trap, rwd_orphan_guard_restorer
-        // The data page; orphan_guard.cc has the same layout.
-        .set .Lprogram_segv, rwd_orphan_guard_begin + 4096       // struct kernel_sigaction
-        .set .Lprogram_trap, rwd_orphan_guard_begin + 4096 + 32  // struct kernel_sigaction
-        .set .Lstepping, rwd_orphan_guard_begin + 4096 + 64      // uint64_t
-        .set .Lsaved, rwd_orphan_guard_begin + 4096 + 128        // struct user_regs_struct
+        // The data; orphan_guard.cc has the same layout.
+        .set .Lprogram_segv, rwd_orphan_guard_begin + 512       // struct kernel_sigaction
+        .set .Lprogram_trap, rwd_orphan_guard_begin + 512 + 32  // struct kernel_sigaction
+        .set .Lstepping, rwd_orphan_guard_begin + 512 + 64      // uint64_t
+        .set .Lsaved, rwd_orphan_guard_begin + 512 + 128        // struct user_regs_struct
 
         .balign 16
 rwd_orphan_guard_begin:

@@ -1,10 +1,13 @@
 #include "tracee/orphan_guard.h"
 
+#include <elf.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -22,12 +25,16 @@ namespace rwd {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-// The data page (orphan_guard.S has the same layout): the program's actions, which the
-// guard passes signals on to; the stepping word; a scratch action for the rt_sigaction
-// calls rewind makes; the registers of a thread running an injected syscall.
-constexpr uint64_t kSteppingOffset = kPage + 64;
-constexpr uint64_t kScratchOffset = kPage + 96;
-constexpr uint64_t kSavedRegsOffset = kPage + 128;
+// The data (orphan_guard.S has the same layout): the program's actions, which the guard
+// passes signals on to; the stepping word; a scratch action for the rt_sigaction calls
+// rewind makes; the registers of a thread running an injected syscall.
+// Offsets from the start of the data, which is kCodeSize after the code's (a page after
+// it in recordings made before rewind put the guard into the vDSO).
+constexpr uint64_t kSteppingOffset = 64;
+constexpr uint64_t kScratchOffset = 96;
+constexpr uint64_t kSavedRegsOffset = 128;
+static_assert(OrphanGuard::kCodeSize + kSavedRegsOffset + sizeof(user_regs_struct) <=
+              OrphanGuard::kSize);
 constexpr uint64_t kSaRestorer = 0x04000000;
 
 // The signals the guard handles: its handler for each, and where the data page keeps
@@ -37,8 +44,8 @@ struct Guarded {
   const char* handler;
   uint64_t program_offset;
 };
-const std::array<Guarded, 2> kGuarded = {{{SIGSEGV, rwd_orphan_guard_segv, kPage},
-                                          {SIGTRAP, rwd_orphan_guard_trap, kPage + 32}}};
+const std::array<Guarded, 2> kGuarded = {{{SIGSEGV, rwd_orphan_guard_segv, 0},
+                                          {SIGTRAP, rwd_orphan_guard_trap, 32}}};
 
 std::optional<size_t> guarded_index(int sig) {
   for (size_t i = 0; i < kGuarded.size(); ++i) {
@@ -58,8 +65,8 @@ uint64_t code_offset(const char* symbol) {
   return static_cast<uint64_t>(symbol - rwd_orphan_guard_begin);
 }
 
-InjectionSite site_at(uint64_t base) {
-  return {base + code_offset(rwd_orphan_guard_syscall), base + kSavedRegsOffset};
+InjectionSite site_at(uint64_t base, uint64_t data) {
+  return {base + code_offset(rwd_orphan_guard_syscall), data + kSavedRegsOffset};
 }
 
 template <typename T>
@@ -89,16 +96,33 @@ Status set_action(pid_t tid, const InjectionSite& site, int sig, const KernelSig
   return rc ? ok() : Status(std::unexpected(rc.error()));
 }
 
+// The kernel writes the action into the thread's stack below its red zone, where a
+// signal frame would go (the guard's data is not writable by the target), and the bytes
+// there are put back afterwards.
 Result<KernelSigaction> get_action(pid_t tid, const InjectionSite& site, int sig,
-                                   uint64_t scratch, int* deferred_signal) {
+                                   int* deferred_signal) {
+  auto regs = get_regs(tid);
+  if (!regs) {
+    return std::unexpected(regs.error());
+  }
+  constexpr uint64_t kRedZone = 128;
+  uint64_t scratch = (regs->rsp - kRedZone - sizeof(KernelSigaction)) & ~uint64_t{15};
+  TargetMemory mem(tid);
+  KernelSigaction before;
+  if (mem.read_into(scratch, &before, sizeof before) != sizeof before) {
+    return fail("cannot read the stack of thread {} at {:#x}", tid, scratch);
+  }
   auto rc = run(tid, site, SYS_rt_sigaction, {uint64_t(sig), 0, scratch, 8}, deferred_signal,
                 "read a signal action");
   if (!rc) {
     return std::unexpected(rc.error());
   }
   KernelSigaction action;
-  if (TargetMemory(tid).read_into(scratch, &action, sizeof action) != sizeof action) {
+  if (mem.read_into(scratch, &action, sizeof action) != sizeof action) {
     return fail("cannot read the action of signal {} in thread {}", sig, tid);
+  }
+  if (auto s = write_memory(tid, scratch, as_bytes(before)); !s) {
+    return std::unexpected(s.error());
   }
   return action;
 }
@@ -118,15 +142,15 @@ KernelSigaction guard_action(uint64_t base, const Guarded& g, const KernelSigact
 }
 
 // Makes the guard's handler the action for g.sig, with the program's action saved in the
-// data page for the guard to pass the signal on to; returns the program's action.
+// guard's data for the guard to pass the signal on to; returns the program's action.
 Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base,
-                             const Guarded& g, int* deferred_signal) {
-  uint64_t scratch = base + kScratchOffset;
-  auto program = get_action(tid, site, g.sig, scratch, deferred_signal);
+                             uint64_t data, const Guarded& g, int* deferred_signal) {
+  uint64_t scratch = data + kScratchOffset;
+  auto program = get_action(tid, site, g.sig, deferred_signal);
   if (!program) {
     return std::unexpected(program.error());
   }
-  if (auto s = write_memory(tid, base + g.program_offset, as_bytes(*program)); !s) {
+  if (auto s = write_memory(tid, data + g.program_offset, as_bytes(*program)); !s) {
     return std::unexpected(s.error());
   }
   if (auto s = set_action(tid, site, g.sig, guard_action(base, g, *program), scratch,
@@ -137,40 +161,77 @@ Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base
   return *program;
 }
 
+// The end of what the vDSO image uses: its ELF headers, segments and section headers,
+// and any byte that is not zero after them.
+uint64_t vdso_used_bytes(std::string_view image) {
+  Elf64_Ehdr eh{};
+  if (image.size() < sizeof eh) {
+    return image.size();
+  }
+  std::memcpy(&eh, image.data(), sizeof eh);
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+    return image.size();
+  }
+  uint64_t used = eh.e_shoff + uint64_t{eh.e_shnum} * eh.e_shentsize;
+  for (uint64_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    uint64_t at = eh.e_phoff + i * eh.e_phentsize;
+    if (at + sizeof ph > image.size()) {
+      return image.size();
+    }
+    std::memcpy(&ph, image.data() + at, sizeof ph);
+    used = std::max<uint64_t>(used, ph.p_offset + ph.p_filesz);
+  }
+  size_t last = image.find_last_not_of('\0');
+  return std::max<uint64_t>(used, last == std::string_view::npos ? 0 : last + 1);
+}
+
 }  // namespace
 
-Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t first_site, int* deferred_signal) {
-  // The only syscall not run on the guard's own instruction: the one that maps it.
-  auto mapped = run(tid, InjectionSite{first_site, 0}, SYS_mmap,
-                    {0, kSize, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                     static_cast<uint64_t>(-1), 0},
-                    deferred_signal, "map the orphan guard");
-  if (!mapped) {
-    return std::unexpected(mapped.error());
+uint64_t OrphanGuard::vdso_room(std::string_view image, uint64_t vdso_start) {
+  constexpr uint64_t kAlign = 64;
+  uint64_t at = (vdso_used_bytes(image) + kAlign - 1) / kAlign * kAlign;
+  return at + kSize <= image.size() ? vdso_start + at : 0;
+}
+
+Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t place, uint64_t first_site,
+                                         int* deferred_signal) {
+  if (guard_code().size() > kCodeSize) {
+    return fail("rewind's orphan guard code ({} bytes) overlaps its data", guard_code().size());
   }
-  uint64_t base = static_cast<uint64_t>(*mapped);
-  InjectionSite site = site_at(base);
-  OrphanGuard guard(base);
+  uint64_t base = place;
+  if (place == 0) {
+    // The one syscall not run on the guard's own instruction, with no way back should
+    // rewind die during it: only when the vDSO has no room.
+    auto mapped = run(tid, InjectionSite{first_site, 0}, SYS_mmap,
+                      {0, kPage, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                       static_cast<uint64_t>(-1), 0},
+                      deferred_signal, "map the orphan guard");
+    if (!mapped) {
+      return std::unexpected(mapped.error());
+    }
+    base = static_cast<uint64_t>(*mapped);
+  }
+  OrphanGuard guard(base, base + kCodeSize, place == 0);
+  InjectionSite site = guard.injection_site();
   size_t wrapped = 0;
   auto failed = [&](const Error& e) -> Result<OrphanGuard> {
     for (size_t i = 0; i < wrapped; ++i) {
-      (void)set_action(tid, site, kGuarded[i].sig, guard.program_[i], base + kScratchOffset,
+      (void)set_action(tid, site, kGuarded[i].sig, guard.program_[i], guard.data_ + kScratchOffset,
                        deferred_signal);
     }
-    (void)inject_syscall(tid, first_site, SYS_munmap, {base, kSize}, deferred_signal);
+    (void)guard.take_away(tid, deferred_signal);
     return fail("cannot install rewind's orphan guard: {}", e.message);
   };
-  // /proc/TID/mem is the memory of the whole process.
-  if (auto s = write_memory(tid, base, guard_code()); !s) {
+  // /proc/TID/mem is the memory of the whole process, and writes pages the process
+  // cannot (as a debugger's breakpoints do): the vDSO page becomes the process's own copy.
+  std::string bytes(kSize, '\0');
+  std::ranges::copy(guard_code(), bytes.begin());
+  if (auto s = write_memory(tid, base, bytes); !s) {
     return failed(s.error());
   }
-  if (auto rc = run(tid, site, SYS_mprotect, {base + kPage, kPage, PROT_READ | PROT_WRITE},
-                    deferred_signal, "make the orphan guard's data writable");
-      !rc) {
-    return failed(rc.error());
-  }
   for (; wrapped < kGuarded.size(); ++wrapped) {
-    auto program = wrap(tid, site, base, kGuarded[wrapped], deferred_signal);
+    auto program = wrap(tid, site, base, guard.data_, kGuarded[wrapped], deferred_signal);
     if (!program) {
       return failed(program.error());
     }
@@ -179,9 +240,19 @@ Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t first_site, int* de
   return guard;
 }
 
+// Unmaps the guard's own page, or zeroes its bytes in the vDSO's tail again.
+Status OrphanGuard::take_away(pid_t tid, int* deferred_signal) const {
+  if (!mapped_) {
+    return write_memory(tid, base_, std::string(kSize, '\0'));
+  }
+  auto rc = run(tid, injection_site(), SYS_munmap, {base_, kPage}, deferred_signal,
+                "unmap the orphan guard");
+  return rc ? ok() : Status(std::unexpected(rc.error()));
+}
+
 Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
   InjectionSite site = injection_site();
-  uint64_t scratch = base_ + kScratchOffset;
+  uint64_t scratch = data_ + kScratchOffset;
   for (size_t i = 0; i < kGuarded.size(); ++i) {
     if (auto s = set_action(tid, site, kGuarded[i].sig, program_[i], scratch, deferred_signal);
         !s) {
@@ -189,12 +260,7 @@ Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
                   s.error().message);
     }
   }
-  if (auto rc = run(tid, site, SYS_munmap, {base_, kSize}, deferred_signal,
-                    "unmap the orphan guard");
-      !rc) {
-    return std::unexpected(rc.error());
-  }
-  return ok();
+  return take_away(tid, deferred_signal);
 }
 
 Status OrphanGuard::reinstate(pid_t tid, int sig, int* deferred_signal) const {
@@ -203,7 +269,7 @@ Status OrphanGuard::reinstate(pid_t tid, int sig, int* deferred_signal) const {
     return ok();
   }
   return set_action(tid, injection_site(), sig, guard_action(base_, kGuarded[*i], program_[*i]),
-                    base_ + kScratchOffset, deferred_signal);
+                    data_ + kScratchOffset, deferred_signal);
 }
 
 Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {
@@ -211,7 +277,7 @@ Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {
   if (!i) {
     return ok();
   }
-  auto program = wrap(tid, injection_site(), base_, kGuarded[*i], deferred_signal);
+  auto program = wrap(tid, injection_site(), base_, data_, kGuarded[*i], deferred_signal);
   if (!program) {
     return std::unexpected(program.error());
   }
@@ -226,9 +292,9 @@ const KernelSigaction* OrphanGuard::program_action(int sig) const {
 
 Status OrphanGuard::set_stepping(pid_t pid, bool stepping) const {
   uint64_t word = stepping ? 1 : 0;
-  return write_memory(pid, base_ + kSteppingOffset, as_bytes(word));
+  return write_memory(pid, data_ + kSteppingOffset, as_bytes(word));
 }
 
-InjectionSite OrphanGuard::injection_site() const { return site_at(base_); }
+InjectionSite OrphanGuard::injection_site() const { return site_at(base_, data_); }
 
 }  // namespace rwd

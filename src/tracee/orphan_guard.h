@@ -2,26 +2,31 @@
 // (SIGKILL, the OOM killer) and cannot undo the rdtsc trapping it set up.
 //
 // rewind traps rdtsc with PR_SET_TSC so that it can record the values; a trapped rdtsc
-// raises SIGSEGV. The guard is a few instructions mapped into the target (two pages:
-// code, then data) and installed as its SIGSEGV handler (and SIGTRAP's, for a
-// single-step cut short), wrapping the program's own actions. While the recorder lives it never sees an rdtsc fault (the recorder handles
+// raises SIGSEGV. The guard is a few instructions and their data (1 KiB) written into the
+// target and installed as its SIGSEGV handler (and SIGTRAP's, for a single-step cut
+// short), wrapping the program's own actions. While the recorder lives it never sees an rdtsc fault (the recorder handles
 // those under ptrace) and hands every other SIGSEGV to the program's action unchanged.
 // Once the recorder is gone, a trapped rdtsc reaches the guard, which turns trapping off
 // for that thread and lets the instruction run again.
 //
-//   auto guard = OrphanGuard::install(tid, site);   // before trapping rdtsc
+//   auto guard = OrphanGuard::install(tid, OrphanGuard::vdso_room(vdso, start), site);
 //   ...                                             // record
 //   inject_syscall(tid, guard->injection_site(), ...);
 //   guard->remove(tid);                             // after untrapping every thread
 //
-// The guard's pages are ordinary anonymous memory of the target, so the initial
-// snapshot and the replay contain them: replay runs the same handler.
+// The guard goes into the unused tail of the vDSO's last page when there is room, which
+// takes no syscall in the target: a recorder killed while it installs the guard leaves
+// nothing half done. Otherwise it maps a page of its own, and that mmap, run on a syscall
+// instruction of the vDSO, is the one moment a killed recorder can leave a thread on
+// registers that are not its own. The snapshot saves the guard's bytes either way, so the
+// replay runs the same handler.
 #pragma once
 
 #include <sys/types.h>
 
 #include <array>
 #include <cstdint>
+#include <string_view>
 
 #include "common/error.h"
 #include "tracee/ptrace_ops.h"
@@ -38,22 +43,30 @@ struct KernelSigaction {
 
 class OrphanGuard {
  public:
-  // Maps the guard into the process of the stopped thread `tid` and makes it the SIGSEGV
-  // and SIGTRAP handler, keeping the program's actions for the guard to pass signals on
-  // to. The mmap runs on the syscall instruction at `first_site` (see inject_syscall),
-  // the rest on the guard's own; a signal that arrives meanwhile is returned in
-  // *deferred_signal.
-  static Result<OrphanGuard> install(pid_t tid, uint64_t first_site, int* deferred_signal);
+  // Where the guard fits into the vDSO (`image`, mapped at `vdso_start`) after all it
+  // uses; 0 if it does not.
+  static uint64_t vdso_room(std::string_view image, uint64_t vdso_start);
+
+  // Puts the guard into the process of the stopped thread `tid`, at `place` (from
+  // vdso_room) or, if that is 0, into a page it maps by running mmap on the syscall
+  // instruction at `first_site` (see inject_syscall), and makes it the SIGSEGV and SIGTRAP
+  // handler, keeping the program's actions for the guard to pass signals on to. Its other
+  // syscalls run on the guard's own instruction; a signal that arrives meanwhile is
+  // returned in *deferred_signal.
+  static Result<OrphanGuard> install(pid_t tid, uint64_t place, uint64_t first_site,
+                                     int* deferred_signal);
 
   // The guard that a recording's snapshot holds at `base`, as replay finds it in the
   // process it rebuilt: replay keeps it in front of the program's SIGSEGV and SIGTRAP
   // actions as the recorder did (rewrap), so that the kernel delivers those signals as
   // it did while recording (to a handler with SA_SIGINFO, which puts a siginfo in the
   // signal frame).
-  static OrphanGuard adopt(uint64_t base) { return OrphanGuard(base); }
+  // `data` is where its data starts (base + kCodeSize, or base + 4096 in recordings
+  // made before the guard went into the vDSO).
+  static OrphanGuard adopt(uint64_t base, uint64_t data) { return OrphanGuard(base, data, false); }
 
-  // Puts the program's actions back and unmaps the guard. Only safe once no thread has
-  // rdtsc trapped any more.
+  // Puts the program's actions back and takes the guard away (unmaps its page, or zeroes
+  // its bytes in the vDSO). Only safe once no thread has rdtsc trapped any more.
   Status remove(pid_t tid, int* deferred_signal) const;
 
   // Where to inject syscalls while the guard is in place: a thread that rewind leaves
@@ -76,17 +89,25 @@ class OrphanGuard {
   // the program must see as its action, and what the guard passes the signal on to.
   const KernelSigaction* program_action(int sig) const;
   uint64_t base() const { return base_; }
+  uint64_t data() const { return data_; }
+  // In a page it mapped (else in the vDSO's tail).
+  bool in_own_page() const { return mapped_; }
   // Whether the instruction at `addr` is the guard's (its handler's own syscalls, such as
   // the rt_sigaction that hands a fault to the program's SIG_DFL or SIG_IGN).
-  bool owns_code_at(uint64_t addr) const { return addr >= base_ && addr < base_ + kSize / 2; }
+  bool owns_code_at(uint64_t addr) const { return addr >= base_ && addr < base_ + kCodeSize; }
 
-  // The guard's size in the target: one page of code, one of data.
-  static constexpr uint64_t kSize = 8192;
+  // The guard's size in the target: its code, then its data.
+  static constexpr uint64_t kCodeSize = 512;
+  static constexpr uint64_t kSize = 1024;
 
  private:
-  explicit OrphanGuard(uint64_t base) : base_(base) {}
+  OrphanGuard(uint64_t base, uint64_t data, bool mapped)
+      : base_(base), data_(data), mapped_(mapped) {}
+  Status take_away(pid_t tid, int* deferred_signal) const;
 
   uint64_t base_;
+  uint64_t data_;
+  bool mapped_;  // in a page of its own (else in the vDSO's tail)
   // The program's own actions for SIGSEGV, then SIGTRAP.
   std::array<KernelSigaction, 2> program_{};
 };

@@ -14,7 +14,9 @@
 
 #include <string_view>
 
+#include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
+#include "tracee/target_memory.h"
 #include "tracee/test_own_vdso.h"
 #include "tracee/vdso_patch.h"
 
@@ -127,19 +129,46 @@ uint64_t vdso_syscall_site() {
   return image.empty() ? 0 : find_syscall_instruction(image, base);
 }
 
-class OrphanGuardTest : public ::testing::Test {
+// This process's whole vDSO mapping (the forked child's is the same until written).
+std::string_view own_vdso_mapping() {
+  auto maps = read_maps(::getpid());
+  if (!maps) {
+    return {};
+  }
+  for (const auto& m : *maps) {
+    if (m.path == "[vdso]") {
+      return {reinterpret_cast<const char*>(m.start), m.size()};
+    }
+  }
+  return {};
+}
+
+// Every test runs with the guard in the vDSO's tail (what rewind does when the vDSO has
+// room) and in a page of its own (the fallback).
+class OrphanGuardTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     site_ = vdso_syscall_site();
     ASSERT_NE(site_, 0u) << "this kernel's vDSO has no syscall instruction";
+    if (GetParam()) {
+      std::string_view vdso = own_vdso_mapping();
+      place_ = OrphanGuard::vdso_room(vdso, reinterpret_cast<uint64_t>(vdso.data()));
+      if (place_ == 0) {
+        GTEST_SKIP() << "this kernel's vDSO has no room for the guard";
+      }
+    }
   }
   uint64_t site_ = 0;
+  uint64_t place_ = 0;
 };
 
-TEST_F(OrphanGuardTest, TrappedRdtscRunsAfterTheTracerIsGone) {
+INSTANTIATE_TEST_SUITE_P(Placement, OrphanGuardTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "InVdso" : "OwnPage"; });
+
+TEST_P(OrphanGuardTest, TrappedRdtscRunsAfterTheTracerIsGone) {
   TracedChild child(Child::kRdtsc);
   ASSERT_TRUE(child.seize());
-  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  auto guard = OrphanGuard::install(child.pid(), place_, site_, nullptr);
   ASSERT_TRUE(guard) << guard.error().message;
   auto rc = inject_syscall(child.pid(), guard->injection_site(), SYS_prctl,
                            {PR_SET_TSC, PR_TSC_SIGSEGV});
@@ -150,10 +179,10 @@ TEST_F(OrphanGuardTest, TrappedRdtscRunsAfterTheTracerIsGone) {
   EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
 }
 
-TEST_F(OrphanGuardTest, RealFaultReachesTheProgramsHandler) {
+TEST_P(OrphanGuardTest, RealFaultReachesTheProgramsHandler) {
   TracedChild child(Child::kOwnHandler);
   ASSERT_TRUE(child.seize());
-  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  auto guard = OrphanGuard::install(child.pid(), place_, site_, nullptr);
   ASSERT_TRUE(guard) << guard.error().message;
   EXPECT_EQ(guard->program_action(SIGSEGV)->handler, reinterpret_cast<uint64_t>(own_handler));
   child.tracer_gone();
@@ -162,10 +191,10 @@ TEST_F(OrphanGuardTest, RealFaultReachesTheProgramsHandler) {
   EXPECT_EQ(WEXITSTATUS(status), kHandlerExit);
 }
 
-TEST_F(OrphanGuardTest, RealFaultWithoutHandlerStillKillsBySigsegv) {
+TEST_P(OrphanGuardTest, RealFaultWithoutHandlerStillKillsBySigsegv) {
   TracedChild child(Child::kDefaultAction);
   ASSERT_TRUE(child.seize());
-  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  auto guard = OrphanGuard::install(child.pid(), place_, site_, nullptr);
   ASSERT_TRUE(guard) << guard.error().message;
   child.tracer_gone();
   int status = child.finish();
@@ -173,10 +202,10 @@ TEST_F(OrphanGuardTest, RealFaultWithoutHandlerStillKillsBySigsegv) {
   EXPECT_EQ(WTERMSIG(status), SIGSEGV);
 }
 
-TEST_F(OrphanGuardTest, ThreadLeftInAnInjectedSyscallResumesWhereItWas) {
+TEST_P(OrphanGuardTest, ThreadLeftInAnInjectedSyscallResumesWhereItWas) {
   TracedChild child(Child::kRdtsc);
   ASSERT_TRUE(child.seize());
-  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  auto guard = OrphanGuard::install(child.pid(), place_, site_, nullptr);
   ASSERT_TRUE(guard) << guard.error().message;
   // What inject_syscall does up to the syscall, then the tracer goes away.
   auto regs = get_regs(child.pid());
@@ -195,16 +224,69 @@ TEST_F(OrphanGuardTest, ThreadLeftInAnInjectedSyscallResumesWhereItWas) {
   EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
 }
 
-TEST_F(OrphanGuardTest, RemovePutsTheProgramsActionBack) {
+TEST_P(OrphanGuardTest, RemovePutsTheProgramsActionBack) {
   TracedChild child(Child::kSigactionCheck);
   ASSERT_TRUE(child.seize());
-  auto guard = OrphanGuard::install(child.pid(), site_, nullptr);
+  auto guard = OrphanGuard::install(child.pid(), place_, site_, nullptr);
   ASSERT_TRUE(guard) << guard.error().message;
   ASSERT_TRUE(guard->remove(child.pid(), nullptr));
   child.tracer_gone();
   int status = child.finish();
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
+}
+
+// In the vDSO, no syscall runs in the target to place the guard, and removing it leaves
+// the vDSO's bytes and the process's mappings as they were.
+TEST(OrphanGuardInVdso, MapsNothingAndLeavesNothingBehind) {
+  std::string_view vdso = own_vdso_mapping();
+  uint64_t place_ = OrphanGuard::vdso_room(vdso, reinterpret_cast<uint64_t>(vdso.data()));
+  if (place_ == 0) {
+    GTEST_SKIP() << "this kernel's vDSO has no room for the guard";
+  }
+  TracedChild child(Child::kSigactionCheck);
+  ASSERT_TRUE(child.seize());
+  auto maps_before = read_maps(child.pid());
+  ASSERT_TRUE(maps_before);
+  auto guard = OrphanGuard::install(child.pid(), place_, 0, nullptr);
+  ASSERT_TRUE(guard) << guard.error().message;
+  EXPECT_EQ(guard->base(), place_);
+  auto maps_during = read_maps(child.pid());
+  ASSERT_TRUE(maps_during);
+  EXPECT_EQ(maps_during->size(), maps_before->size());
+  std::string during;
+  ASSERT_TRUE(TargetMemory(child.pid()).read(place_, OrphanGuard::kSize, during));
+  EXPECT_NE(during.find_first_not_of('\0'), std::string::npos) << "the guard is not there";
+  ASSERT_TRUE(guard->remove(child.pid(), nullptr));
+  std::string after;
+  ASSERT_TRUE(TargetMemory(child.pid()).read(reinterpret_cast<uint64_t>(vdso.data()),
+                                             vdso.size(), after));
+  EXPECT_EQ(after, vdso);
+  child.tracer_gone();
+  int status = child.finish();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), kCleanExit);
+}
+
+TEST(OrphanGuardInVdso, RoomIsAfterEverythingTheImageUses) {
+  std::string_view vdso = own_vdso_mapping();
+  if (vdso.empty()) {
+    GTEST_SKIP() << "no vDSO";
+  }
+  uint64_t start = reinterpret_cast<uint64_t>(vdso.data());
+  uint64_t place = OrphanGuard::vdso_room(vdso, start);
+  if (place == 0) {
+    GTEST_SKIP() << "this kernel's vDSO has no room for the guard";
+  }
+  uint64_t base = 0;
+  std::string_view elf = own_vdso(base);  // up to the end of its section table
+  EXPECT_GE(place, start + elf.size());
+  EXPECT_LE(place + OrphanGuard::kSize, start + vdso.size());
+  EXPECT_EQ(vdso.substr(place - start).find_first_not_of('\0'), std::string_view::npos);
+  // A full image has no room.
+  std::string full(vdso);
+  full.back() = 1;
+  EXPECT_EQ(OrphanGuard::vdso_room(full, start), 0u);
 }
 
 }  // namespace

@@ -318,6 +318,11 @@ void prctl_outputs(Ranges& out, const std::array<uint64_t, 6>& args, int64_t res
     case 74:  // PR_GET_SHADOW_STACK_STATUS
       out.add(args[1], 8);
       break;
+    case 35:  // PR_SET_MM
+      if (args[1] == 15) {  // PR_SET_MM_MAP_SIZE: the size of struct prctl_mm_map
+        out.add(args[2], 4);
+      }
+      break;
     case 62:  // PR_SCHED_CORE
       if (args[1] == 0) {  // PR_SCHED_CORE_GET
         out.add(args[4], 8);
@@ -765,9 +770,6 @@ std::string_view syscall_output_gap(const SyscallInfo& info, const std::array<ui
   }
   if (info.special == "ioctl" && !ioctl_known(args[1])) {
     return "ioctl request with unknown outputs";
-  }
-  if (info.special == "prctl" && args[0] == 35 && args[1] == 14) {
-    return "prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE) output is not captured";
   }
   return {};
 }

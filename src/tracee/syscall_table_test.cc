@@ -262,6 +262,11 @@ TEST(SyscallOutputs, SpecialHandlers) {
   // prctl PR_GET_NAME, arch_prctl ARCH_GET_FS.
   EXPECT_EQ(outputs(SYS_prctl, {16, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 16}}));
+  // PR_SET_MM_MAP_SIZE writes the size through its third argument; PR_SET_MM_MAP writes
+  // nothing.
+  EXPECT_EQ(outputs(SYS_prctl, {35, 15, addr_of(buf)}, 0),
+            (std::vector<MemRange>{{addr_of(buf), 4}}));
+  EXPECT_TRUE(outputs(SYS_prctl, {35, 14, addr_of(buf)}, 0).empty());
   EXPECT_EQ(outputs(SYS_arch_prctl, {0x1003, addr_of(buf)}, 0),
             (std::vector<MemRange>{{addr_of(buf), 8}}));
   EXPECT_TRUE(outputs(SYS_arch_prctl, {0x1002 /* ARCH_SET_FS */, addr_of(buf)}, 0).empty());

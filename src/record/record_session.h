@@ -142,8 +142,17 @@ class RecordSession {
     // Held at a trapped rdtsc because the recording is stopping: the recording ends
     // there, a place replay finds exactly (see emulate_rdtsc).
     bool held_at_end = false;
+    // The program's own PR_SET_TSC setting for this thread, which rewind's trapping
+    // hides (see on_program_tsc_entry): true when it asked for SIGSEGV at rdtsc.
+    bool program_traps_tsc = false;
+    // In a PR_SET_TSC that rewind changed into a no-op: the setting the program asked for.
+    std::optional<uint64_t> program_tsc_request;
+    // An rdtsc fault passed on to the program (with the guard told to hand it over), until
+    // the thread's next stop.
+    bool tsc_fault_passed = false;
     // The signal recorded at its current stop, until the next stop (see on_signal_stop).
     std::optional<siginfo_t> delivering;
+    uint64_t delivering_rip = 0;  // where the thread stood then, for an SI_KERNEL one
     // In a vfork: its data mappings as they were at the call (see capture_kernel_changes).
     std::vector<MemoryBytes> before_vfork;
 
@@ -177,7 +186,10 @@ class RecordSession {
   void on_syscall_stop(Thread& t);
   void on_signal_stop(Thread& t, int sig);
   void on_event_stop(Thread& t, int event, int sig);
-  void release_child_process(pid_t child, bool own_memory);
+  void release_child_process(pid_t child, bool own_memory, bool program_traps_tsc);
+  void on_program_tsc_entry(Thread& t, const Event& e);
+  void on_program_tsc_exit(Thread& t, const Event& e);
+  Status read_program_tsc_settings();
   void hold_new_child(Thread& parent, pid_t child, bool own_memory);
   void release_new_child(Thread& parent);
   void keep_deferred(Thread& t, int sig);

@@ -8,8 +8,12 @@
 // to its caller with the registers that the stub's syscall would have left. The log gets
 // what replay meets when it runs the same stub: the rdtsc, then the syscall.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <x86intrin.h>
+
+#include <utility>
 
 #include "record/clock_reading.h"
 #include "record/record_session.h"
@@ -49,6 +53,13 @@ bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
   } else if (code[1] == 0x01 && code[2] == 0xf9) {
     rdtscp = true;
   } else {
+    return false;
+  }
+  if (t.program_traps_tsc && orphan_guard_ && orphan_guard_->pass_rdtsc_faults(pid_, true)) {
+    // The program trapped rdtsc itself: the fault is its own, recorded and delivered as
+    // a signal. The guard hands it over instead of untrapping rdtsc, which it does only
+    // after rewind is gone, until the thread's next stop.
+    t.tsc_fault_passed = true;
     return false;
   }
   if (stop_deadline_ && t.tid == owner_) {
@@ -151,6 +162,67 @@ void RecordSession::use_trapped_clock_stubs(std::string_view image, uint64_t bas
     return;
   }
   vdso_patches_ = std::move(*trapped);
+}
+
+// A program's own PR_SET_TSC. rewind keeps rdtsc trapped whatever the program asks (its
+// values are recorded), so the call becomes one that changes nothing, and rewind plays
+// the setting the program asked for: PR_GET_TSC answers it, an rdtsc fault goes to the
+// program while it asked for SIGSEGV (emulate_rdtsc), and its children keep it.
+void RecordSession::on_program_tsc_entry(Thread& t, const Event& e) {
+  t.program_tsc_request.reset();
+  if (!tsc_trapped_ || e.sysno != SYS_prctl || e.args[0] != PR_SET_TSC ||
+      (e.args[1] != PR_TSC_ENABLE && e.args[1] != PR_TSC_SIGSEGV)) {
+    return;
+  }
+  auto regs = get_regs(t.tid);
+  if (!regs) {
+    return;
+  }
+  regs->rsi = PR_TSC_SIGSEGV;  // what the thread has already
+  if (set_regs(t.tid, *regs)) {
+    t.program_tsc_request = e.args[1];
+  }
+}
+
+void RecordSession::on_program_tsc_exit(Thread& t, const Event& e) {
+  if (auto asked = std::exchange(t.program_tsc_request, std::nullopt)) {
+    if (e.result == 0) {
+      t.program_traps_tsc = *asked == PR_TSC_SIGSEGV;
+    }
+    if (auto regs = get_regs(t.tid)) {
+      regs->rsi = *asked;  // the program's own argument register back
+      (void)set_regs(t.tid, *regs);
+    }
+    return;
+  }
+  if (tsc_trapped_ && e.sysno == SYS_prctl && e.args[0] == PR_GET_TSC && e.result == 0) {
+    int setting = t.program_traps_tsc ? PR_TSC_SIGSEGV : PR_TSC_ENABLE;
+    (void)write_target(t.tid, {e.args[1], std::string(reinterpret_cast<const char*>(&setting),
+                                                      sizeof setting)});
+  }
+}
+
+// At attach, before rewind traps rdtsc: which threads trap it already, by the program's
+// own PR_SET_TSC.
+Status RecordSession::read_program_tsc_settings() {
+  for (auto& [tid, t] : threads_) {
+    Thread& thread = *t;
+    auto s = with_stack_scratch(tid, sizeof(int), [&](uint64_t scratch) {
+      int deferred = 0;
+      auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_GET_TSC, scratch},
+                               &deferred);
+      keep_deferred(thread, deferred);
+      int setting = 0;
+      thread.program_traps_tsc = rc && *rc == 0 &&
+                                 mem_->read_into(scratch, &setting, sizeof setting) ==
+                                     sizeof setting &&
+                                 setting == PR_TSC_SIGSEGV;
+    });
+    if (!s) {
+      return s;
+    }
+  }
+  return ok();
 }
 
 }  // namespace rwd

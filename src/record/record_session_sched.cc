@@ -1100,6 +1100,13 @@ Status RecordSession::prepare_for_replay() {
     injection_site_ = {patch_syscall_site(vdso_patches_), 0};
   }
   bool all_trapped = orphan_guard_.has_value();
+  if (all_trapped) {
+    if (auto s = read_program_tsc_settings(); !s) {
+      warn_once("program-tsc", fmt::format("whether the program traps rdtsc itself could "
+                                           "not be read: {}",
+                                           s.error().message));
+    }
+  }
   for (auto& [tid, t] : threads_) {
     int deferred = 0;
     if (orphan_guard_) {
@@ -1195,7 +1202,7 @@ void RecordSession::undo_replay_support() {
       continue;
     }
     int deferred = 0;
-    if (tsc_trapped_) {
+    if (tsc_trapped_ && !t->program_traps_tsc) {  // else it stays as the program set it
       auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                                &deferred);
       if (!rc) {

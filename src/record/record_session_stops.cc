@@ -98,6 +98,10 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
     t.delivering.reset();
   }
   note_resumed_after_step(t);
+  if (t.tsc_fault_passed && orphan_guard_) {
+    t.tsc_fault_passed = false;
+    (void)orphan_guard_->pass_rdtsc_faults(pid_, false);
+  }
   int sig = status.stop_signal();
   int event = status.ptrace_event();
   t.new_child_returned = t.new_child != 0;  // stopped again since its fork's event stop
@@ -157,6 +161,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
       // then reads the CPU number through getcpu, which is recorded.
       (void)skip_syscall(t.tid);
     }
+    on_program_tsc_entry(t, e);
     t.kills_group = kill_of_own_group(e);
     if (t.kills_group != 0 && !skip_syscall(t.tid)) {
       t.kills_group = 0;  // not skipped: the kernel sends it
@@ -243,6 +248,7 @@ void RecordSession::on_syscall_stop(Thread& t) {
   if (e.sysno == SYS_rt_sigaction && e.result == 0) {
     keep_orphan_guard(t, e);  // before the outputs are read: oldact is rewritten
   }
+  on_program_tsc_exit(t, e);  // before the outputs are read too
   note_signal_mask(t);
   // restart_syscall writes what the call it continues writes.
   const SyscallInfo* outputs_of = si;
@@ -595,6 +601,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
         nt->awaits_clone_return = true;
         threads_[child] = std::move(nt);
       }
+      threads_[child]->program_traps_tsc = t.program_traps_tsc;  // clone inherits it
       t.new_thread = child;
       seen_threads_.insert(child);
       Event e;
@@ -615,7 +622,7 @@ void RecordSession::on_event_stop(Thread& t, int event, int sig) {
       ::ptrace(PTRACE_GETEVENTMSG, t.tid, nullptr, &msg);
       if (event == PTRACE_EVENT_VFORK) {
         // The parent waits for its vfork child to exec or exit: the child goes now.
-        release_child_process(static_cast<pid_t>(msg), false);
+        release_child_process(static_cast<pid_t>(msg), false, t.program_traps_tsc);
       } else {
         // A fork event is also a clone(CLONE_VM | SIGCHLD), whose child shares memory.
         hold_new_child(t, static_cast<pid_t>(msg), !clone_shares_memory(t.tid));
@@ -755,12 +762,18 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
     t.pending_signal = 0;
     return;
   }
+  auto same_place = [&] {
+    auto regs = get_regs(t.tid);
+    return regs && regs->rip == t.delivering_rip;
+  };
   if (t.delivering && t.delivering->si_signo == sig && si.si_code == SI_KERNEL &&
-      t.delivering->si_code != SI_KERNEL) {
+      (t.delivering->si_code != SI_KERNEL || same_place())) {
     // The signal recorded at this thread's last stop, which rewind ran syscalls in (at
     // attach, say) before letting the signal through: the kernel sends a signal resumed
     // with from a syscall stop anew, as a plain SI_KERNEL one. The same signal: it gets
-    // its own siginfo back and is not recorded twice.
+    // its own siginfo back and is not recorded twice. One that was SI_KERNEL already
+    // (an rdtsc fault of a program that traps rdtsc itself) is told from a new one by
+    // the thread not having moved.
     ::ptrace(PTRACE_SETSIGINFO, t.tid, nullptr, &*t.delivering);
     t.delivering.reset();
     t.pending_signal = sig;
@@ -796,6 +809,10 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
   e.fatal = mode_ == Mode::kRecording && signal_is_fatal(sig);
   t.pending_signal = sig;
   t.delivering = si;
+  if (si.si_code == SI_KERNEL) {
+    auto regs = get_regs(t.tid);
+    t.delivering_rip = regs ? regs->rip : 0;
+  }
   record(e);
   if (e.fatal) {
     t.fatal_siginfo = si;
@@ -821,7 +838,8 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
 // back before detaching: all of them in a child with its own copy of memory, only the
 // trapping (per thread) in one that shares the target's memory (vfork, clone with
 // CLONE_VM), where the rest is still the target's.
-void RecordSession::release_child_process(pid_t child, bool own_memory) {
+void RecordSession::release_child_process(pid_t child, bool own_memory,
+                                          bool program_traps_tsc) {
   if (child <= 0) {
     return;
   }
@@ -837,7 +855,7 @@ void RecordSession::release_child_process(pid_t child, bool own_memory) {
   }
   int deferred = 0;
   std::vector<std::string> left;
-  if (tsc_trapped_) {
+  if (tsc_trapped_ && !program_traps_tsc) {  // else the child keeps the program's own
     auto rc = inject_syscall(child, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                              &deferred);
     if (!rc || *rc != 0) {
@@ -886,7 +904,8 @@ void RecordSession::hold_new_child(Thread& parent, pid_t child, bool own_memory)
 
 void RecordSession::release_new_child(Thread& parent) {
   if (parent.new_child != 0) {
-    release_child_process(std::exchange(parent.new_child, 0), parent.new_child_own_memory);
+    release_child_process(std::exchange(parent.new_child, 0), parent.new_child_own_memory,
+                          parent.program_traps_tsc);
   }
 }
 

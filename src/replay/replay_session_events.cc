@@ -560,6 +560,15 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
       done_ = true;
       return ok();
     }
+    if (e.signo == SIGSEGV && e.signal_code == SI_KERNEL && image().orphan_guard != 0) {
+      // A fault of the program's own (it trapped rdtsc itself, say): the recorder had the
+      // guard pass rdtsc faults on to the program instead of untrapping rdtsc, and the
+      // replay's guard must too.
+      auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_data);
+      if (auto s = guard.pass_rdtsc_faults(mem_pid_, true); !s) {
+        return s;
+      }
+    }
     t.resume_sig = e.signo;
     return ok();
   }

@@ -9,6 +9,9 @@
 // program. If the recorder dies, an rdtsc fault reaches the guard: it turns rdtsc
 // trapping off for that thread and returns, and the instruction runs again, untrapped.
 //
+// rewind also sets a word to have one rdtsc fault passed on to the program's action, when
+// the program trapped rdtsc itself (PR_SET_TSC) and the fault is its own.
+//
 // It is the SIGTRAP handler too: a thread that rewind was single-stepping when it died
 // gets one more single-step trap, which the guard ignores while rewind's "stepping" word
 // is set (the kernel has already turned single-stepping off to deliver it).
@@ -24,6 +27,7 @@
         .set .Lprogram_trap, rwd_orphan_guard_begin + 512 + 32  // struct kernel_sigaction
         .set .Lstepping, rwd_orphan_guard_begin + 512 + 64      // uint64_t
         .set .Lsaved, rwd_orphan_guard_begin + 512 + 128        // struct user_regs_struct
+        .set .Lpass_rdtsc, rwd_orphan_guard_begin + 512 + 352   // uint64_t
 
         .balign 16
 rwd_orphan_guard_begin:
@@ -40,6 +44,8 @@ rwd_orphan_guard_segv:
         cmpb    $0xf9, 2(%rax)
         jne     .Lpass_on_segv
 .Lenable_tsc:
+        cmpq    $0, .Lpass_rdtsc(%rip)  // rewind passes this fault on: the program
+        jne     .Lpass_on_segv          // trapped rdtsc itself
         movl    $26, %edi               // PR_SET_TSC
         movl    $1, %esi                // PR_TSC_ENABLE
         movl    $157, %eax              // SYS_prctl

@@ -33,8 +33,9 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kSteppingOffset = 64;
 constexpr uint64_t kScratchOffset = 96;
 constexpr uint64_t kSavedRegsOffset = 128;
-static_assert(OrphanGuard::kCodeSize + kSavedRegsOffset + sizeof(user_regs_struct) <=
-              OrphanGuard::kSize);
+constexpr uint64_t kPassRdtscOffset = 352;
+static_assert(kSavedRegsOffset + sizeof(user_regs_struct) <= kPassRdtscOffset);
+static_assert(OrphanGuard::kCodeSize + kPassRdtscOffset + 8 <= OrphanGuard::kSize);
 constexpr uint64_t kSaRestorer = 0x04000000;
 
 // The signals the guard handles: its handler for each, and where the data page keeps
@@ -293,6 +294,11 @@ const KernelSigaction* OrphanGuard::program_action(int sig) const {
 Status OrphanGuard::set_stepping(pid_t pid, bool stepping) const {
   uint64_t word = stepping ? 1 : 0;
   return write_memory(pid, data_ + kSteppingOffset, as_bytes(word));
+}
+
+Status OrphanGuard::pass_rdtsc_faults(pid_t pid, bool pass) const {
+  uint64_t word = pass ? 1 : 0;
+  return write_memory(pid, data_ + kPassRdtscOffset, as_bytes(word));
 }
 
 InjectionSite OrphanGuard::injection_site() const { return site_at(base_, data_); }

@@ -77,6 +77,10 @@ class OrphanGuard {
   // death is then ignored instead of passed on.
   Status set_stepping(pid_t pid, bool stepping) const;
 
+  // Set while an rdtsc fault is the program's own (it trapped rdtsc with PR_SET_TSC): the
+  // guard passes it on to the program's action instead of untrapping rdtsc.
+  Status pass_rdtsc_faults(pid_t pid, bool pass) const;
+
   // After the program set its own action for `sig` (replacing the guard's): keeps that
   // action as the one the guard passes `sig` on to and puts the guard back in front.
   Status rewrap(pid_t tid, int sig, int* deferred_signal);

@@ -96,6 +96,9 @@ SUITE = [
     # rdtsc in a thread that blocks SIGSEGV: rewind undoes what the forced fault changes.
     Program("replay_rdtsc_blocked",
             r"rdtsc blocked: \d+ rounds, mask kept, every fault recovered, checksum [0-9a-f]+"),
+    # A program that traps rdtsc itself (PR_SET_TSC) gets its own faults and settings.
+    Program("replay_prctl_tsc",
+            r"prctl tsc: \d+ rounds, 50 faults while trapped, 0 after, settings read back"),
     # Children that signal their parent at once (the handler reads the pid fork returned:
     # natively unset in well under 1 run in 100, so at most half is no timing bet), and
     # blocked signals that end sigsuspend/ppoll/pselect6/epoll_pwait under the wait's mask.

@@ -1100,7 +1100,9 @@ Status RecordSession::prepare_for_replay() {
     injection_site_ = {patch_syscall_site(vdso_patches_), 0};
   }
   bool all_trapped = orphan_guard_.has_value();
-  if (all_trapped) {
+  // Only before rewind traps rdtsc: after an exec, the trapping that survived it is
+  // rewind's, and each thread keeps the program's setting it had.
+  if (all_trapped && !tsc_trapped_) {
     if (auto s = read_program_tsc_settings(); !s) {
       warn_once("program-tsc", fmt::format("whether the program traps rdtsc itself could "
                                            "not be read: {}",

@@ -247,7 +247,6 @@ class RecordSession {
   // stack pointer, for syscalls injected into it to write their output to. The bytes
   // there are put back afterwards: the ABI makes them dead, but a Go goroutine's stack
   // can be so small that they lie past its end.
-  Status with_stack_scratch(pid_t tid, size_t len, const std::function<void(uint64_t)>& use);
 
   // The scheduler: one thread runs user code at a time.
   void dispatch(Thread& t);

@@ -886,22 +886,6 @@ bool RecordSession::writes_own_memory(int fd) const {
 
 // ---- replay support ---------------------------------------------------------------
 
-Status RecordSession::with_stack_scratch(pid_t tid, size_t len,
-                                         const std::function<void(uint64_t)>& use) {
-  auto regs = get_regs(tid);
-  if (!regs) {
-    return std::unexpected(regs.error());
-  }
-  // Below the stack pointer and its red zone.
-  uint64_t scratch = (regs->rsp - 512) & ~uint64_t{15};
-  std::string saved;
-  if (!mem_->read(scratch, len, saved) || saved.size() != len) {
-    return fail("thread {} has no memory below its stack pointer {:#x}", tid, regs->rsp);
-  }
-  use(scratch);
-  return write_memory(pid_, scratch, saved);
-}
-
 nlohmann::json RecordSession::read_signal_actions(pid_t tid) {
   nlohmann::json actions = nlohmann::json::array();
   // Only handled and ignored signals have an action worth restoring, and SIGCHLD, whose

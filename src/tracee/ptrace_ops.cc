@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "tracee/target_memory.h"
 
 namespace rwd {
 
@@ -113,6 +114,20 @@ Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes) {
     done += static_cast<size_t>(n);
   }
   return ok();
+}
+
+Status with_stack_scratch(pid_t tid, size_t len, const std::function<void(uint64_t)>& use) {
+  auto regs = get_regs(tid);
+  if (!regs) {
+    return std::unexpected(regs.error());
+  }
+  uint64_t scratch = (regs->rsp - 512) & ~uint64_t{15};
+  std::string saved;
+  if (!TargetMemory(tid).read(scratch, len, saved) || saved.size() != len) {
+    return fail("thread {} has no memory below its stack pointer {:#x}", tid, regs->rsp);
+  }
+  use(scratch);
+  return write_memory(tid, scratch, saved);
 }
 
 uint64_t stack_hash(pid_t pid, uint64_t rsp) {

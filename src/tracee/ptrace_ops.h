@@ -14,6 +14,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <cstdint>
 #include <string>
@@ -35,6 +36,11 @@ Result<user_regs_struct> regs_from_bytes(std::string_view bytes);
 // PROT_NONE private mappings (as a debugger's breakpoints do).
 // (Reads go through TargetMemory.)
 Status write_memory(pid_t pid, uint64_t addr, std::string_view bytes);
+
+// Runs `use` with `len` bytes of the stopped thread's stack, below its stack pointer and
+// red zone (where a signal frame would go), as scratch memory for a syscall that rewind
+// runs in the thread to write into; the bytes there are put back afterwards.
+Status with_stack_scratch(pid_t tid, size_t len, const std::function<void(uint64_t)>& use);
 
 // Hash of the 256 bytes above the stack pointer (fewer where the mapping ends): with
 // the registers, it tells apart the visits of a loop that keeps its state on the stack.

@@ -513,10 +513,15 @@ nlohmann::json RecordSession::snapshot_extra() const {
                                             : "syscall"},
                           {"tsc_trapped", tsc_trapped_}};
   if (orphan_guard_) {
+    const OrphanGuard::Layout& l = orphan_guard_->layout();
     extra["orphan_guard"] = {{"base", orphan_guard_->base()},
-                             {"data", orphan_guard_->data()},
                              {"size", OrphanGuard::kSize},
-                             {"in_vdso", !orphan_guard_->in_own_page()}};
+                             {"layout",
+                              {{"segv", l.segv},
+                               {"trap", l.trap},
+                               {"restorer", l.restorer},
+                               {"syscall", l.syscall},
+                               {"data", l.data}}}};
   }
   return extra;
 }

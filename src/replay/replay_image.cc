@@ -173,8 +173,11 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader, const std::
   if (auto g = snap.find("orphan_guard"); g != snap.end() && g->is_object()) {
     img.orphan_guard = u64_of(*g, "base");
     img.orphan_guard_size = u64_of(*g, "size");
-    // Recordings made before the guard went into the vDSO kept its data a page after it.
-    img.orphan_guard_data = g->contains("data") ? u64_of(*g, "data") : img.orphan_guard + 4096;
+    img.orphan_guard_layout = OrphanGuard::kOriginalLayout;
+    if (auto l = g->find("layout"); l != g->end() && l->is_object()) {
+      img.orphan_guard_layout = {u64_of(*l, "segv"), u64_of(*l, "trap"), u64_of(*l, "restorer"),
+                                 u64_of(*l, "syscall"), u64_of(*l, "data")};
+    }
   }
   if (const BlobInfo* core = reader.find_blob("core", "name", "final"); core && core->complete) {
     auto bytes = reader.read_blob(*core);

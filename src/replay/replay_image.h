@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "format/recording_reader.h"
+#include "tracee/orphan_guard.h"
 
 namespace rwd {
 
@@ -76,7 +77,7 @@ struct ReplayImage {
   // rewind's orphan guard in the target (tracee/orphan_guard.h), when it had one.
   uint64_t orphan_guard = 0;
   uint64_t orphan_guard_size = 0;
-  uint64_t orphan_guard_data = 0;  // where its data starts
+  OrphanGuard::Layout orphan_guard_layout;  // where its parts are
   std::string auxv;  // the auxiliary vector at the start (for debuggers)
   std::optional<FinalState> final_state;
 

@@ -390,7 +390,7 @@ Status ReplaySession::keep_orphan_guard_in_front(Thread& t, const Event& e) {
     return ok();
   }
   int deferred = 0;
-  auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_data);
+  auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_layout);
   if (auto regs = get_regs(t.real); !regs || guard.owns_code_at(regs->rip - 2)) {
     return ok();  // the guard's own call (see RecordSession::keep_orphan_guard)
   }
@@ -564,7 +564,7 @@ Status ReplaySession::on_signal(Thread& t, const Event& e) {
       // A fault of the program's own (it trapped rdtsc itself, say): the recorder had the
       // guard pass rdtsc faults on to the program instead of untrapping rdtsc, and the
       // replay's guard must too.
-      auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_data);
+      auto guard = OrphanGuard::adopt(image().orphan_guard, image().orphan_guard_layout);
       if (auto s = guard.pass_rdtsc_faults(mem_pid_, true); !s) {
         return s;
       }

@@ -28,8 +28,7 @@ constexpr uint64_t kPage = 4096;
 // The data (orphan_guard.S has the same layout): the program's actions, which the guard
 // passes signals on to; the stepping word; a scratch action for the rt_sigaction calls
 // rewind makes; the registers of a thread running an injected syscall.
-// Offsets from the start of the data, which is kCodeSize after the code's (a page after
-// it in recordings made before rewind put the guard into the vDSO).
+// Offsets from the start of the data (Layout::data).
 constexpr uint64_t kSteppingOffset = 64;
 constexpr uint64_t kScratchOffset = 96;
 constexpr uint64_t kSavedRegsOffset = 128;
@@ -42,11 +41,11 @@ constexpr uint64_t kSaRestorer = 0x04000000;
 // the program's action (OrphanGuard::program_ has the same order).
 struct Guarded {
   int sig;
-  const char* handler;
+  uint64_t OrphanGuard::Layout::*handler;
   uint64_t program_offset;
 };
-const std::array<Guarded, 2> kGuarded = {{{SIGSEGV, rwd_orphan_guard_segv, 0},
-                                          {SIGTRAP, rwd_orphan_guard_trap, 32}}};
+const std::array<Guarded, 2> kGuarded = {{{SIGSEGV, &OrphanGuard::Layout::segv, 0},
+                                          {SIGTRAP, &OrphanGuard::Layout::trap, 32}}};
 
 std::optional<size_t> guarded_index(int sig) {
   for (size_t i = 0; i < kGuarded.size(); ++i) {
@@ -64,10 +63,6 @@ std::string_view guard_code() {
 
 uint64_t code_offset(const char* symbol) {
   return static_cast<uint64_t>(symbol - rwd_orphan_guard_begin);
-}
-
-InjectionSite site_at(uint64_t base, uint64_t data) {
-  return {base + code_offset(rwd_orphan_guard_syscall), data + kSavedRegsOffset};
 }
 
 template <typename T>
@@ -97,69 +92,26 @@ Status set_action(pid_t tid, const InjectionSite& site, int sig, const KernelSig
   return rc ? ok() : Status(std::unexpected(rc.error()));
 }
 
-// The kernel writes the action into the thread's stack below its red zone, where a
-// signal frame would go (the guard's data is not writable by the target), and the bytes
-// there are put back afterwards.
+// The kernel writes the action into the thread's stack (with_stack_scratch): the guard's
+// data is not writable by the target.
 Result<KernelSigaction> get_action(pid_t tid, const InjectionSite& site, int sig,
                                    int* deferred_signal) {
-  auto regs = get_regs(tid);
-  if (!regs) {
-    return std::unexpected(regs.error());
-  }
-  constexpr uint64_t kRedZone = 128;
-  uint64_t scratch = (regs->rsp - kRedZone - sizeof(KernelSigaction)) & ~uint64_t{15};
-  TargetMemory mem(tid);
-  KernelSigaction before;
-  if (mem.read_into(scratch, &before, sizeof before) != sizeof before) {
-    return fail("cannot read the stack of thread {} at {:#x}", tid, scratch);
-  }
-  auto rc = run(tid, site, SYS_rt_sigaction, {uint64_t(sig), 0, scratch, 8}, deferred_signal,
-                "read a signal action");
-  if (!rc) {
-    return std::unexpected(rc.error());
-  }
-  KernelSigaction action;
-  if (mem.read_into(scratch, &action, sizeof action) != sizeof action) {
-    return fail("cannot read the action of signal {} in thread {}", sig, tid);
-  }
-  if (auto s = write_memory(tid, scratch, as_bytes(before)); !s) {
+  Result<KernelSigaction> action = fail("cannot read the action of signal {} in thread {}",
+                                        sig, tid);
+  auto s = with_stack_scratch(tid, sizeof(KernelSigaction), [&](uint64_t scratch) {
+    auto rc = run(tid, site, SYS_rt_sigaction, {uint64_t(sig), 0, scratch, 8}, deferred_signal,
+                  "read a signal action");
+    KernelSigaction read;
+    if (!rc) {
+      action = std::unexpected(rc.error());
+    } else if (TargetMemory(tid).read_into(scratch, &read, sizeof read) == sizeof read) {
+      action = read;
+    }
+  });
+  if (!s) {
     return std::unexpected(s.error());
   }
   return action;
-}
-
-// The action that puts the guard in front of the program's: the guard takes the
-// program's flags and mask, so that the kernel delivers to it as it would to the program
-// (same stack, same blocked signals).
-KernelSigaction guard_action(uint64_t base, const Guarded& g, const KernelSigaction& program) {
-  KernelSigaction guard = program;
-  guard.handler = base + code_offset(g.handler);
-  guard.flags |= SA_SIGINFO;
-  if ((guard.flags & kSaRestorer) == 0) {
-    guard.flags |= kSaRestorer;
-    guard.restorer = base + code_offset(rwd_orphan_guard_restorer);
-  }
-  return guard;
-}
-
-// Makes the guard's handler the action for g.sig, with the program's action saved in the
-// guard's data for the guard to pass the signal on to; returns the program's action.
-Result<KernelSigaction> wrap(pid_t tid, const InjectionSite& site, uint64_t base,
-                             uint64_t data, const Guarded& g, int* deferred_signal) {
-  uint64_t scratch = data + kScratchOffset;
-  auto program = get_action(tid, site, g.sig, deferred_signal);
-  if (!program) {
-    return std::unexpected(program.error());
-  }
-  if (auto s = write_memory(tid, data + g.program_offset, as_bytes(*program)); !s) {
-    return std::unexpected(s.error());
-  }
-  if (auto s = set_action(tid, site, g.sig, guard_action(base, g, *program), scratch,
-                         deferred_signal);
-      !s) {
-    return std::unexpected(s.error());
-  }
-  return *program;
 }
 
 // The end of what the vDSO image uses: its ELF headers, segments and section headers,
@@ -189,6 +141,46 @@ uint64_t vdso_used_bytes(std::string_view image) {
 
 }  // namespace
 
+OrphanGuard::Layout OrphanGuard::current_layout() {
+  return {code_offset(rwd_orphan_guard_segv), code_offset(rwd_orphan_guard_trap),
+          code_offset(rwd_orphan_guard_restorer), code_offset(rwd_orphan_guard_syscall),
+          kCodeSize};
+}
+
+// The action that puts the guard in front of the program's: the guard takes the
+// program's flags and mask, so that the kernel delivers to it as it would to the program
+// (same stack, same blocked signals).
+KernelSigaction OrphanGuard::guard_action(size_t i, const KernelSigaction& program) const {
+  KernelSigaction guard = program;
+  guard.handler = base_ + layout_.*kGuarded[i].handler;
+  guard.flags |= SA_SIGINFO;
+  if ((guard.flags & kSaRestorer) == 0) {
+    guard.flags |= kSaRestorer;
+    guard.restorer = base_ + layout_.restorer;
+  }
+  return guard;
+}
+
+// Makes the guard's handler the action for guarded signal i, with the program's action
+// saved in the guard's data for the guard to pass the signal on to; returns the
+// program's action.
+Result<KernelSigaction> OrphanGuard::wrap(pid_t tid, size_t i, int* deferred_signal) const {
+  InjectionSite site = injection_site();
+  auto program = get_action(tid, site, kGuarded[i].sig, deferred_signal);
+  if (!program) {
+    return std::unexpected(program.error());
+  }
+  if (auto s = write_memory(tid, data() + kGuarded[i].program_offset, as_bytes(*program)); !s) {
+    return std::unexpected(s.error());
+  }
+  if (auto s = set_action(tid, site, kGuarded[i].sig, guard_action(i, *program),
+                         data() + kScratchOffset, deferred_signal);
+      !s) {
+    return std::unexpected(s.error());
+  }
+  return *program;
+}
+
 uint64_t OrphanGuard::vdso_room(std::string_view image, uint64_t vdso_start) {
   constexpr uint64_t kAlign = 64;
   uint64_t at = (vdso_used_bytes(image) + kAlign - 1) / kAlign * kAlign;
@@ -213,13 +205,13 @@ Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t place, uint64_t fir
     }
     base = static_cast<uint64_t>(*mapped);
   }
-  OrphanGuard guard(base, base + kCodeSize, place == 0);
+  OrphanGuard guard(base, current_layout(), place == 0);
   InjectionSite site = guard.injection_site();
   size_t wrapped = 0;
   auto failed = [&](const Error& e) -> Result<OrphanGuard> {
     for (size_t i = 0; i < wrapped; ++i) {
-      (void)set_action(tid, site, kGuarded[i].sig, guard.program_[i], guard.data_ + kScratchOffset,
-                       deferred_signal);
+      (void)set_action(tid, site, kGuarded[i].sig, guard.program_[i],
+                       guard.data() + kScratchOffset, deferred_signal);
     }
     (void)guard.take_away(tid, deferred_signal);
     return fail("cannot install rewind's orphan guard: {}", e.message);
@@ -232,7 +224,7 @@ Result<OrphanGuard> OrphanGuard::install(pid_t tid, uint64_t place, uint64_t fir
     return failed(s.error());
   }
   for (; wrapped < kGuarded.size(); ++wrapped) {
-    auto program = wrap(tid, site, base, guard.data_, kGuarded[wrapped], deferred_signal);
+    auto program = guard.wrap(tid, wrapped, deferred_signal);
     if (!program) {
       return failed(program.error());
     }
@@ -253,7 +245,7 @@ Status OrphanGuard::take_away(pid_t tid, int* deferred_signal) const {
 
 Status OrphanGuard::remove(pid_t tid, int* deferred_signal) const {
   InjectionSite site = injection_site();
-  uint64_t scratch = data_ + kScratchOffset;
+  uint64_t scratch = data() + kScratchOffset;
   for (size_t i = 0; i < kGuarded.size(); ++i) {
     if (auto s = set_action(tid, site, kGuarded[i].sig, program_[i], scratch, deferred_signal);
         !s) {
@@ -269,8 +261,8 @@ Status OrphanGuard::reinstate(pid_t tid, int sig, int* deferred_signal) const {
   if (!i) {
     return ok();
   }
-  return set_action(tid, injection_site(), sig, guard_action(base_, kGuarded[*i], program_[*i]),
-                    data_ + kScratchOffset, deferred_signal);
+  return set_action(tid, injection_site(), sig, guard_action(*i, program_[*i]),
+                    data() + kScratchOffset, deferred_signal);
 }
 
 Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {
@@ -278,7 +270,7 @@ Status OrphanGuard::rewrap(pid_t tid, int sig, int* deferred_signal) {
   if (!i) {
     return ok();
   }
-  auto program = wrap(tid, injection_site(), base_, data_, kGuarded[*i], deferred_signal);
+  auto program = wrap(tid, *i, deferred_signal);
   if (!program) {
     return std::unexpected(program.error());
   }
@@ -293,14 +285,16 @@ const KernelSigaction* OrphanGuard::program_action(int sig) const {
 
 Status OrphanGuard::set_stepping(pid_t pid, bool stepping) const {
   uint64_t word = stepping ? 1 : 0;
-  return write_memory(pid, data_ + kSteppingOffset, as_bytes(word));
+  return write_memory(pid, data() + kSteppingOffset, as_bytes(word));
 }
 
 Status OrphanGuard::pass_rdtsc_faults(pid_t pid, bool pass) const {
   uint64_t word = pass ? 1 : 0;
-  return write_memory(pid, data_ + kPassRdtscOffset, as_bytes(word));
+  return write_memory(pid, data() + kPassRdtscOffset, as_bytes(word));
 }
 
-InjectionSite OrphanGuard::injection_site() const { return site_at(base_, data_); }
+InjectionSite OrphanGuard::injection_site() const {
+  return {base_ + layout_.syscall, data() + kSavedRegsOffset};
+}
 
 }  // namespace rwd

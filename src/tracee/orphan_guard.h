@@ -4,10 +4,11 @@
 // rewind traps rdtsc with PR_SET_TSC so that it can record the values; a trapped rdtsc
 // raises SIGSEGV. The guard is a few instructions and their data (1 KiB) written into the
 // target and installed as its SIGSEGV handler (and SIGTRAP's, for a single-step cut
-// short), wrapping the program's own actions. While the recorder lives it never sees an rdtsc fault (the recorder handles
-// those under ptrace) and hands every other SIGSEGV to the program's action unchanged.
-// Once the recorder is gone, a trapped rdtsc reaches the guard, which turns trapping off
-// for that thread and lets the instruction run again.
+// short), wrapping the program's own actions. While the recorder lives it never sees an
+// rdtsc fault (the recorder handles those under ptrace, and has the guard pass on the
+// ones a program that traps rdtsc itself asked for) and hands every other SIGSEGV to the
+// program's action unchanged. Once the recorder is gone, a trapped rdtsc reaches the
+// guard, which turns trapping off for that thread and lets the instruction run again.
 //
 //   auto guard = OrphanGuard::install(tid, OrphanGuard::vdso_room(vdso, start), site);
 //   ...                                             // record
@@ -43,6 +44,23 @@ struct KernelSigaction {
 
 class OrphanGuard {
  public:
+  // Where the guard's parts are, as offsets from its start: its SIGSEGV and SIGTRAP
+  // handlers, its restorer, the syscall instruction injected syscalls run on, and its
+  // data. They depend on the rewind that installed the guard, so a recording names them
+  // for the replay, which may be another rewind's.
+  struct Layout {
+    uint64_t segv = 0;
+    uint64_t trap = 0;
+    uint64_t restorer = 0;
+    uint64_t syscall = 0;
+    uint64_t data = 0;
+  };
+  // This rewind's.
+  static Layout current_layout();
+  // The guard of recordings whose snapshot does not name its layout: the first one, with
+  // its data a page after its code.
+  static constexpr Layout kOriginalLayout{0, 0x3b, 0xec, 0xf3, 4096};
+
   // Where the guard fits into the vDSO (`image`, mapped at `vdso_start`) after all it
   // uses; 0 if it does not.
   static uint64_t vdso_room(std::string_view image, uint64_t vdso_start);
@@ -61,9 +79,10 @@ class OrphanGuard {
   // actions as the recorder did (rewrap), so that the kernel delivers those signals as
   // it did while recording (to a handler with SA_SIGINFO, which puts a siginfo in the
   // signal frame).
-  // `data` is where its data starts (base + kCodeSize, or base + 4096 in recordings
-  // made before the guard went into the vDSO).
-  static OrphanGuard adopt(uint64_t base, uint64_t data) { return OrphanGuard(base, data, false); }
+  // `layout` is the recording's (its snapshot names it; kOriginalLayout otherwise).
+  static OrphanGuard adopt(uint64_t base, const Layout& layout) {
+    return OrphanGuard(base, layout, false);
+  }
 
   // Puts the program's actions back and takes the guard away (unmaps its page, or zeroes
   // its bytes in the vDSO). Only safe once no thread has rdtsc trapped any more.
@@ -93,7 +112,8 @@ class OrphanGuard {
   // the program must see as its action, and what the guard passes the signal on to.
   const KernelSigaction* program_action(int sig) const;
   uint64_t base() const { return base_; }
-  uint64_t data() const { return data_; }
+  uint64_t data() const { return base_ + layout_.data; }
+  const Layout& layout() const { return layout_; }
   // In a page it mapped (else in the vDSO's tail).
   bool in_own_page() const { return mapped_; }
   // Whether the instruction at `addr` is the guard's (its handler's own syscalls, such as
@@ -105,12 +125,14 @@ class OrphanGuard {
   static constexpr uint64_t kSize = 1024;
 
  private:
-  OrphanGuard(uint64_t base, uint64_t data, bool mapped)
-      : base_(base), data_(data), mapped_(mapped) {}
+  OrphanGuard(uint64_t base, const Layout& layout, bool mapped)
+      : base_(base), layout_(layout), mapped_(mapped) {}
+  KernelSigaction guard_action(size_t i, const KernelSigaction& program) const;
+  Result<KernelSigaction> wrap(pid_t tid, size_t i, int* deferred_signal) const;
   Status take_away(pid_t tid, int* deferred_signal) const;
 
   uint64_t base_;
-  uint64_t data_;
+  Layout layout_;
   bool mapped_;  // in a page of its own (else in the vDSO's tail)
   // The program's own actions for SIGSEGV, then SIGTRAP.
   std::array<KernelSigaction, 2> program_{};

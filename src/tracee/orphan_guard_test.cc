@@ -289,5 +289,18 @@ TEST(OrphanGuardInVdso, RoomIsAfterEverythingTheImageUses) {
   EXPECT_EQ(OrphanGuard::vdso_room(full, start), 0u);
 }
 
+// A replay finds the guard where the recording's rewind put its parts, which another
+// rewind's code need not match: an adopted guard works from the layout it is given.
+TEST(OrphanGuardLayout, AdoptedGuardUsesTheRecordingsLayout) {
+  constexpr uint64_t kBase = 0x700000001000;
+  auto old = OrphanGuard::adopt(kBase, OrphanGuard::kOriginalLayout);
+  EXPECT_EQ(old.injection_site().syscall_insn, kBase + 0xf3);
+  EXPECT_EQ(old.data(), kBase + 4096);
+  EXPECT_EQ(old.injection_site().save_area, kBase + 4096 + 128);
+  auto now = OrphanGuard::adopt(kBase, OrphanGuard::current_layout());
+  EXPECT_EQ(now.data(), kBase + OrphanGuard::kCodeSize);
+  EXPECT_LT(now.layout().syscall, OrphanGuard::kCodeSize);
+}
+
 }  // namespace
 }  // namespace rwd

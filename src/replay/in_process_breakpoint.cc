@@ -1,6 +1,5 @@
 #include "replay/in_process_breakpoint.h"
 
-#include <capstone/capstone.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -10,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "tracee/code_relocation.h"
 #include "tracee/proc_info.h"
 #include "tracee/ptrace_ops.h"
 #include "tracee/target_memory.h"
@@ -18,18 +18,7 @@ namespace rwd {
 
 namespace {
 
-constexpr uint64_t kPage = 4096;
-constexpr size_t kJmpLen = 5;  // e9 rel32
-// How far the page may lie from the patch: rel32 reach, less room for the trampoline's
-// own offsets and for rip-relative operands that point a little past the code.
-constexpr int64_t kReach = (int64_t{1} << 31) - (int64_t{64} << 20);
-// Space left free on both sides of the page, so that a stack below or a heap above a
-// gap keeps some room to grow while the page exists.
-constexpr uint64_t kClearance = 1ull << 20;
-constexpr uint64_t kLowestMap = 1ull << 20;  // above any vm.mmap_min_addr
-constexpr uint64_t kUserTop = 0x7ffffffff000ull;
-constexpr uint64_t kScanWindow = 4096;  // code scanned either side for branches into the patch
-constexpr size_t kMaxInsn = 15;
+constexpr uint64_t kPage = kCodePage;
 
 // Where things sit in the page.
 constexpr uint64_t kDataOffset = 0xc00;     // 16 recorded registers, by encoding number
@@ -52,304 +41,6 @@ constexpr Gpr kGprs[] = {
     {"r14", &user_regs_struct::r14, 14}, {"r15", &user_regs_struct::r15, 15},
 };
 constexpr uint8_t kRsp = 4;
-
-bool fits_rel32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
-
-// One capstone handle with instruction details on, closed once.
-class Disassembler {
- public:
-  static Result<Disassembler> open() {
-    Disassembler d;
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &d.handle_) != CS_ERR_OK) {
-      return fail("cannot start the capstone disassembler");
-    }
-    cs_option(d.handle_, CS_OPT_DETAIL, CS_OPT_ON);
-    d.insn_ = cs_malloc(d.handle_);
-    return d;
-  }
-  Disassembler(Disassembler&& o) noexcept
-      : handle_(std::exchange(o.handle_, 0)), insn_(std::exchange(o.insn_, nullptr)) {}
-  Disassembler& operator=(Disassembler&&) = delete;
-  ~Disassembler() {
-    if (insn_ != nullptr) {
-      cs_free(insn_, 1);
-    }
-    if (handle_ != 0) {
-      cs_close(&handle_);
-    }
-  }
-
-  // Decodes the instruction at `at` (code[0] is at address `at`); null if invalid.
-  const cs_insn* decode(std::string_view code, uint64_t at) {
-    const auto* p = reinterpret_cast<const uint8_t*>(code.data());
-    size_t size = code.size();
-    uint64_t address = at;
-    return cs_disasm_iter(handle_, &p, &size, &address, insn_) ? insn_ : nullptr;
-  }
-
- private:
-  Disassembler() = default;
-  csh handle_ = 0;
-  cs_insn* insn_ = nullptr;
-};
-
-bool in_group(const cs_insn& insn, uint8_t group) {
-  const cs_detail& d = *insn.detail;
-  return std::find(d.groups, d.groups + d.groups_count, group) != d.groups + d.groups_count;
-}
-
-// The target of a direct (immediate) jump, call, loop or jrcxz; none for others.
-std::optional<uint64_t> direct_target(const cs_insn& insn) {
-  if (!in_group(insn, CS_GRP_JUMP) && !in_group(insn, CS_GRP_CALL)) {
-    return std::nullopt;
-  }
-  const cs_x86& x = insn.detail->x86;
-  if (x.op_count == 1 && x.operands[0].type == X86_OP_IMM) {
-    return static_cast<uint64_t>(x.operands[0].imm);
-  }
-  return std::nullopt;
-}
-
-// Why an instruction cannot run from the trampoline, or empty. Besides branches whose
-// encoding is tied to where they sit, this refuses instructions whose effect shows the
-// address they ran at: a call pushes it, syscall leaves it in rcx, and replay finds
-// rdtsc, cpuid and traps by their rip.
-std::string not_movable(const cs_insn& insn) {
-  switch (insn.id) {
-    case X86_INS_LOOP:
-    case X86_INS_LOOPE:
-    case X86_INS_LOOPNE:
-    case X86_INS_JRCXZ:
-    case X86_INS_JECXZ:
-    case X86_INS_JCXZ:
-      return "a loop/jrcxz instruction (rel8 only, cannot be re-encoded)";
-    case X86_INS_XBEGIN:
-      return "xbegin (its abort address is relative)";
-    case X86_INS_RDTSC:
-    case X86_INS_RDTSCP:
-    case X86_INS_CPUID:
-    case X86_INS_UD2:
-    case X86_INS_INT3:
-    case X86_INS_HLT:
-      return fmt::format("{} (replay identifies it by its address)", insn.mnemonic);
-    default:
-      break;
-  }
-  if (in_group(insn, CS_GRP_CALL)) {
-    return "a call (it would push a return address inside the trampoline)";
-  }
-  if (in_group(insn, CS_GRP_INT) || in_group(insn, CS_GRP_IRET) ||
-      in_group(insn, CS_GRP_PRIVILEGE)) {
-    return fmt::format("{} (a syscall or trap: its address shows)", insn.mnemonic);
-  }
-  return {};
-}
-
-// Machine code being assembled at a known address.
-class Code {
- public:
-  explicit Code(uint64_t base) : base_(base) {}
-
-  uint64_t here() const { return base_ + bytes_.size(); }
-  const std::string& bytes() const { return bytes_; }
-  void emit(std::initializer_list<uint8_t> b) {
-    for (uint8_t c : b) {
-      bytes_.push_back(static_cast<char>(c));
-    }
-  }
-  void emit(std::string_view b) { bytes_.append(b); }
-  void emit32(int64_t v) {
-    auto u = static_cast<uint32_t>(v);
-    for (int i = 0; i < 4; ++i) {
-      bytes_.push_back(static_cast<char>(u >> (8 * i)));
-    }
-  }
-  // A rel32 to `target`, measured from the end of an instruction whose rel32 is its
-  // last four bytes.
-  Status rel32(uint64_t target) {
-    int64_t rel = static_cast<int64_t>(target - (here() + 4));
-    if (!fits_rel32(rel)) {
-      return fail("{:#x} is out of rel32 reach from {:#x}", target, here());
-    }
-    emit32(rel);
-    return ok();
-  }
-  // jne with a target bound later by bind_jne().
-  void jne_forward() {
-    emit({0x0f, 0x85});
-    fixups_.push_back(bytes_.size());
-    emit32(0);
-  }
-  void bind_jne_here() {
-    for (size_t at : fixups_) {
-      auto rel = static_cast<uint32_t>(bytes_.size() - (at + 4));
-      std::memcpy(bytes_.data() + at, &rel, 4);
-    }
-    fixups_.clear();
-  }
-  // cmp reg64, [rip + disp32] pointing at `slot`.
-  Status cmp_reg_rip(uint8_t reg, uint64_t slot) {
-    emit({static_cast<uint8_t>(0x48 | (reg >= 8 ? 0x04 : 0)), 0x3b,
-          static_cast<uint8_t>(((reg & 7) << 3) | 0x05)});
-    return rel32(slot);
-  }
-
- private:
-  uint64_t base_;
-  std::string bytes_;
-  std::vector<size_t> fixups_;
-};
-
-// The instructions the patch displaces, decoded.
-struct Displaced {
-  struct Insn {
-    uint64_t addr = 0;
-    std::string bytes;
-    std::optional<uint64_t> branch_target;  // direct jmp/jcc: re-encoded
-    std::optional<uint8_t> jcc_condition;   // low nibble of the jcc opcode
-    int disp_offset = 0;                    // rip-relative displacement, 0 if none
-  };
-  std::vector<Insn> insns;
-  size_t len = 0;
-};
-
-// Decodes whole instructions from `addr` until they cover a 5-byte jmp.
-Result<Displaced> decode_displaced(Disassembler& dis, std::string_view code, uint64_t addr) {
-  Displaced out;
-  while (out.len < kJmpLen) {
-    if (out.len >= code.size()) {
-      return fail("the patch at {:#x} would run past the end of its mapping", addr);
-    }
-    uint64_t at = addr + out.len;
-    const cs_insn* insn = dis.decode(code.substr(out.len, kMaxInsn), at);
-    if (insn == nullptr) {
-      return fail("cannot decode the instruction at {:#x}", at);
-    }
-    if (out.len + insn->size > code.size()) {
-      return fail("the patch at {:#x} would run past the end of its mapping", addr);
-    }
-    if (auto why = not_movable(*insn); !why.empty()) {
-      return fail("the instruction at {:#x} is {}", at, why);
-    }
-    Displaced::Insn d;
-    d.addr = at;
-    d.bytes.assign(reinterpret_cast<const char*>(insn->bytes), insn->size);
-    const cs_x86& x = insn->detail->x86;
-    if (in_group(*insn, CS_GRP_JUMP)) {
-      d.branch_target = direct_target(*insn);
-      if (!d.branch_target) {
-        // Indirect: fine from anywhere, unless it reads its target rip-relative (then
-        // the displacement is re-based below).
-      } else if (insn->id != X86_INS_JMP) {
-        d.jcc_condition = static_cast<uint8_t>(x.opcode[0] == 0x0f ? x.opcode[1] & 0x0f
-                                                                   : x.opcode[0] & 0x0f);
-      }
-    }
-    for (int i = 0; i < x.op_count; ++i) {
-      if (x.operands[i].type == X86_OP_MEM && x.operands[i].mem.base == X86_REG_RIP) {
-        if (x.encoding.disp_size != 4 || x.encoding.disp_offset == 0) {
-          return fail("cannot re-base the rip-relative operand at {:#x}", at);
-        }
-        d.disp_offset = x.encoding.disp_offset;
-      }
-    }
-    out.len += insn->size;
-    out.insns.push_back(std::move(d));
-  }
-  return out;
-}
-
-// Refuses when a direct branch in the code around the patch lands strictly inside it,
-// where it would find the middle of the jmp. Linear disassembly: the part before addr
-// resynchronises on its own after a few instructions; the part from addr on starts at
-// a known boundary. Jump tables and other indirect branches are not seen.
-Status check_branches_into(Disassembler& dis, std::string_view code, uint64_t code_start,
-                           uint64_t addr, size_t len) {
-  auto scan = [&](uint64_t from, uint64_t to) -> Status {
-    uint64_t at = from;
-    while (at < to) {
-      const cs_insn* insn = dis.decode(code.substr(at - code_start, kMaxInsn), at);
-      if (insn == nullptr) {
-        ++at;  // data or padding: step a byte and resynchronise
-        continue;
-      }
-      if (auto target = direct_target(*insn); target && *target > addr && *target < addr + len) {
-        return fail("the {} at {:#x} jumps to {:#x}, inside the {} patched bytes at {:#x}",
-                    insn->mnemonic, at, *target, len, addr);
-      }
-      at += insn->size;
-    }
-    return ok();
-  };
-  if (auto s = scan(code_start, addr); !s) {
-    return s;
-  }
-  return scan(addr, code_start + code.size());
-}
-
-// Any `0f 05` in an executable mapping serves as a syscall instruction for injection:
-// the thread is sent straight to it, so it need not start a real instruction there.
-Result<uint64_t> find_syscall_site(TargetMemory& mem, const std::vector<MapEntry>& maps) {
-  std::vector<const MapEntry*> order;
-  for (const auto& m : maps) {
-    if (m.executable() && m.path != "[vsyscall]") {
-      order.push_back(&m);
-    }
-  }
-  // The vDSO is small and always has its syscall fallbacks.
-  std::stable_partition(order.begin(), order.end(),
-                        [](const MapEntry* m) { return m->path == "[vdso]"; });
-  constexpr uint64_t kScanPerMapping = 1 << 20;
-  std::string buf;
-  for (const MapEntry* m : order) {
-    if (!mem.read(m->start, std::min(m->size(), kScanPerMapping), buf)) {
-      continue;
-    }
-    if (auto at = buf.find(std::string_view("\x0f\x05", 2)); at != std::string::npos) {
-      return m->start + at;
-    }
-  }
-  return fail("process {} has no syscall instruction in its executable mappings", mem.pid());
-}
-
-// Free page-aligned addresses within reach of addr, nearest first.
-std::vector<uint64_t> page_candidates(const std::vector<MapEntry>& maps, uint64_t addr) {
-  std::vector<std::pair<uint64_t, uint64_t>> used;
-  for (const auto& m : maps) {
-    if (m.start < kUserTop) {
-      used.emplace_back(m.start, m.end);
-    }
-  }
-  std::sort(used.begin(), used.end());
-  uint64_t lo_reach = addr > static_cast<uint64_t>(kReach) ? addr - kReach : 0;
-  uint64_t hi_reach = addr + kReach;
-  std::vector<uint64_t> out;
-  uint64_t gap_start = kLowestMap;
-  auto consider = [&](uint64_t gs, uint64_t ge) {
-    uint64_t lo = std::max({gs + kClearance, lo_reach, kLowestMap});
-    lo = (lo + kPage - 1) & ~(kPage - 1);
-    if (ge < kClearance + kPage) {
-      return;
-    }
-    uint64_t hi = std::min(ge - kClearance - kPage, hi_reach) & ~(kPage - 1);
-    if (lo > hi) {
-      return;
-    }
-    uint64_t page = addr & ~(kPage - 1);
-    out.push_back(std::clamp(page, lo, hi));
-  };
-  for (const auto& [start, end] : used) {
-    if (start > gap_start) {
-      consider(gap_start, start);
-    }
-    gap_start = std::max(gap_start, end);
-  }
-  consider(gap_start, kUserTop);
-  auto distance = [addr](uint64_t p) { return p > addr ? p - addr : addr - p; };
-  std::sort(out.begin(), out.end(),
-            [&](uint64_t a, uint64_t b) { return distance(a) < distance(b); });
-  return out;
-}
 
 // The page's contents for a page at `page`. Registers that differ now between the
 // stopped thread and `want` are compared first: in a loop, those are the ones that
@@ -429,34 +120,8 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
   uint64_t original_code = c.here();
   // The displaced instructions, then back behind the patch. A thread resumed from the
   // int3 runs straight into them.
-  for (const auto& insn : displaced.insns) {
-    image.copies.emplace_back(c.here(), insn.addr);
-    if (insn.branch_target && insn.jcc_condition) {
-      c.emit({0x0f, static_cast<uint8_t>(0x80 | *insn.jcc_condition)});
-      if (auto s = c.rel32(*insn.branch_target); !s) {
-        return std::unexpected(s.error());
-      }
-    } else if (insn.branch_target) {
-      c.emit({0xe9});
-      if (auto s = c.rel32(*insn.branch_target); !s) {
-        return std::unexpected(s.error());
-      }
-    } else if (insn.disp_offset != 0) {
-      int32_t disp;
-      std::memcpy(&disp, insn.bytes.data() + insn.disp_offset, 4);
-      uint64_t target = insn.addr + insn.bytes.size() + static_cast<int64_t>(disp);
-      int64_t moved = static_cast<int64_t>(target - (c.here() + insn.bytes.size()));
-      if (!fits_rel32(moved)) {
-        return fail("the rip-relative operand at {:#x} ({:#x}) is out of reach of {:#x}",
-                    insn.addr, target, page);
-      }
-      std::string b = insn.bytes;
-      auto d32 = static_cast<int32_t>(moved);
-      std::memcpy(b.data() + insn.disp_offset, &d32, 4);
-      c.emit(b);
-    } else {
-      c.emit(insn.bytes);
-    }
+  if (auto s = emit_displaced(c, displaced, &image.copies); !s) {
+    return std::unexpected(s.error());
   }
   c.emit({0xe9});
   if (auto s = c.rel32(addr + displaced.len); !s) {
@@ -520,15 +185,11 @@ Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stoppe
       code.size() != code_end - code_start) {
     return why(Error{"cannot read the code around it"});
   }
-  auto dis = Disassembler::open();
-  if (!dis) {
-    return why(dis.error());
-  }
-  auto displaced = decode_displaced(*dis, std::string_view(code).substr(addr - code_start), addr);
+  auto displaced = decode_displaced(std::string_view(code).substr(addr - code_start), addr);
   if (!displaced) {
     return why(displaced.error());
   }
-  if (auto s = check_branches_into(*dis, code, code_start, addr, displaced->len); !s) {
+  if (auto s = check_branches_into(code, code_start, addr, displaced->len); !s) {
     return why(s.error());
   }
   // A thread stopped on a displaced instruction after the first (a signal or preemption

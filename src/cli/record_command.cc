@@ -47,7 +47,7 @@ void on_broken_pipe(int) {}
 
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
                bool redact_env, double duration_s, std::optional<bool> pin_cpu,
-               bool fast_clocks) {
+               bool fast_clocks, bool trap_every_rdtsc) {
   struct sigaction broken_pipe{};
   sigemptyset(&broken_pipe.sa_mask);
   broken_pipe.sa_handler = on_broken_pipe;
@@ -66,6 +66,7 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
   // unless asked, should rewind be killed before it puts them back.
   opt.pin_cpu = pin_cpu.value_or(pid == 0);
   opt.fast_clocks = fast_clocks;
+  opt.in_process_rdtsc = !trap_every_rdtsc;
   auto session = pid > 0 ? RecordSession::attach(opt) : RecordSession::launch(opt);
   if (!session) {
     fmt::print(stderr, "rewind record: {}\n", session.error().message);
@@ -102,6 +103,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
   static bool pin_cpu = false;
   static bool no_pin_cpu = false;
   static bool fast_clocks = false;
+  static bool trap_every_rdtsc = false;
   cmd->add_option("-p,--pid", pid, "Attach to this running process");
   cmd->add_option("-o,--output", output, "Recording file (default: NAME-PID-TIME.rwd)");
   cmd->add_flag("--redact-env", redact_env, "Store environment variable names without values");
@@ -117,6 +119,10 @@ void add_record_command(CLI::App& app, int& exit_code) {
                 "Stop the target once per vDSO clock read instead of twice; if rewind is then "
                 "killed with SIGKILL, a thread of the target that blocks SIGSEGV dies at its "
                 "next clock read (see docs/recording.md#if-rewind-is-killed)");
+  cmd->add_flag("--trap-every-rdtsc", trap_every_rdtsc,
+                "Stop the target at every rdtsc and give it the exact counter, instead of "
+                "answering an rdtsc inside the target after its first stop with values that "
+                "move at the kernel's clock-update pace (see docs/recording.md#rdtsc-inside-the-target)");
   cmd->add_option("command", command, "Command to launch and record (after --)");
   cmd->footer(
       "Exit status: with -- CMD, the program's own (128 + signal when a signal ended it), "
@@ -127,7 +133,8 @@ void add_record_command(CLI::App& app, int& exit_code) {
     if (pin_cpu || no_pin_cpu) {
       pin_choice = pin_cpu;
     }
-    exit_code = run_record(pid, command, output, redact_env, duration, pin_choice, fast_clocks);
+    exit_code = run_record(pid, command, output, redact_env, duration, pin_choice, fast_clocks,
+                           trap_every_rdtsc);
   });
 }
 

@@ -22,6 +22,10 @@ std::string_view event_type_name(EventType t) {
       return "point";
     case EventType::kRdtsc:
       return "rdtsc";
+    case EventType::kRdtscPatch:
+      return "rdtsc-patch";
+    case EventType::kRdtscValues:
+      return "rdtsc-values";
   }
   return "unknown";
 }
@@ -191,6 +195,11 @@ void encode_event(const Event& e, std::string& out) {
       put_u32(out, e.tsc_aux);
       put_u8(out, e.rdtscp ? 1 : 0);
       break;
+    case EventType::kRdtscPatch:
+    case EventType::kRdtscValues:
+      put_u64(out, static_cast<uint64_t>(e.value));
+      put_memory_list(out, e.outputs);
+      break;
   }
 }
 
@@ -222,7 +231,7 @@ Result<Event> decode_event(ByteReader& in) {
   if (!type || !tid || !time) {
     return fail("truncated event header at byte {}", in.position());
   }
-  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kRdtsc)) {
+  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kRdtscValues)) {
     return fail("unknown event type {} at byte {}", *type, in.position());
   }
   e.type = static_cast<EventType>(*type);
@@ -329,6 +338,20 @@ Result<Event> decode_event(ByteReader& in) {
       e.tsc = *tsc;
       e.tsc_aux = *aux;
       e.rdtscp = *p != 0;
+      break;
+    }
+    case EventType::kRdtscPatch:
+    case EventType::kRdtscValues: {
+      auto v = in.u64();
+      if (!v) {
+        return std::unexpected(v.error());
+      }
+      e.value = static_cast<int64_t>(*v);
+      auto outputs = get_memory_list(in);
+      if (!outputs) {
+        return std::unexpected(outputs.error());
+      }
+      e.outputs = std::move(*outputs);
       break;
     }
   }

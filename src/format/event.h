@@ -34,6 +34,11 @@ enum class EventType : uint8_t {
   kPoint = 8,         // the thread was stopped in user space at `regs` (preempted, or
                       // about to receive the async signal of the next event)
   kRdtsc = 9,         // the thread executed rdtsc/rdtscp at `value` (rip): `tsc`, `tsc_aux`
+  // In-process rdtsc (tracee/rdtsc_patch.h).
+  kRdtscPatch = 10,   // the rdtsc at `value` now jumps into a stub page: `outputs` are the
+                      // page's first bytes (at its address) and the bytes at the rdtsc
+  kRdtscValues = 11,  // the values the stub whose page is at `value` handed out since the
+                      // last such event: `outputs[0]`, at the page's ring
 };
 
 // Why a thread was stopped at a kPoint.

@@ -683,6 +683,14 @@ std::string format_event(const Event& e) {
       return fmt::format("{} at {} = {:#x}{}", e.rdtscp ? "rdtscp" : "rdtsc",
                          pointer(static_cast<uint64_t>(e.value)), e.tsc,
                          e.rdtscp ? fmt::format(" (aux {})", e.tsc_aux) : "");
+    case EventType::kRdtscPatch:
+      return fmt::format("--- rdtsc at {} answered in process from now on (stub at {}) ---",
+                         pointer(static_cast<uint64_t>(e.value)),
+                         pointer(e.outputs.empty() ? 0 : e.outputs[0].addr));
+    case EventType::kRdtscValues:
+      return fmt::format("rdtsc values of the stub at {}: {}",
+                         pointer(static_cast<uint64_t>(e.value)),
+                         e.outputs.empty() ? 0 : e.outputs[0].bytes.size() / 8);
   }
   return fmt::format("<event type {}>", static_cast<int>(e.type));
 }
@@ -760,6 +768,14 @@ nlohmann::json event_to_json(const Event& e) {
       if (e.rdtscp) {
         j["aux"] = e.tsc_aux;
       }
+      break;
+    case EventType::kRdtscPatch:
+      j["rip"] = e.value;
+      j["stub"] = e.outputs.empty() ? 0 : e.outputs[0].addr;
+      break;
+    case EventType::kRdtscValues:
+      j["stub"] = e.value;
+      j["count"] = e.outputs.empty() ? 0 : e.outputs[0].bytes.size() / 8;
       break;
   }
   j["text"] = format_event(e);

@@ -117,6 +117,13 @@ std::string cpu_model() {
 RecordSession::RecordSession(RecordOptions options) : options_(std::move(options)) {
   start_ = std::chrono::steady_clock::now();
   last_flush_ = start_;
+  if (options_.in_process_rdtsc) {
+    // Before the target stops: finding the kernel's clock word takes a clock tick.
+    cycle_last_offset_ = find_cycle_last_offset();
+    if (cycle_last_offset_ == 0) {
+      spdlog::debug("no TSC clock word in the vvar page: every rdtsc stays trapped");
+    }
+  }
 }
 
 RecordSession::~RecordSession() {
@@ -544,6 +551,9 @@ void RecordSession::take_exec_snapshot(Thread& t) {
   ++execs_;
   join_bundling();
   vdso_patches_.clear();
+  rdtsc_patches_.clear();
+  rdtsc_refused_.clear();
+  rdtsc_last_value_ = 0;
   orphan_guard_.reset();
   injection_site_ = {};
   rseq_in_use_ = false;
@@ -865,6 +875,9 @@ void RecordSession::finish(const std::string& reason) {
   if (reason != "crash" && !process_gone_ && owner_ != 0 && threads_.count(owner_)) {
     // Where the running thread was stopped, so that replay ends at the same place.
     Thread& o = *threads_[owner_];
+    if (o.stopped) {
+      drain_rdtsc_stubs(o);
+    }
     if (o.stopped && !o.in_syscall && !o.preempt_skip && !o.exiting) {
       record_point(o, PointReason::kPreempt, nullptr);
     }
@@ -903,6 +916,8 @@ void RecordSession::finish(const std::string& reason) {
         {"tsc_trapped", tsc_trapped_},
         {"preemptions", preemptions_},
         {"rdtsc", rdtsc_count_},
+        {"rdtsc_stubs", rdtsc_patches_.size()},
+        {"rdtsc_in_process", rdtsc_in_process_},
         {"clock_reads_answered", clock_reads_},
         {"waits_restarted", waits_restarted_}}},
   };

@@ -44,6 +44,7 @@
 #include "record/shared_memory_watch.h"
 #include "tracee/orphan_guard.h"
 #include "tracee/proc_info.h"
+#include "tracee/rdtsc_patch.h"
 #include "tracee/syscall_table.h"
 #include "tracee/target_memory.h"
 #include "tracee/vdso_patch.h"
@@ -64,6 +65,9 @@ struct RecordOptions {
   // a syscall. Off by default: should rewind die, that rdtsc kills a thread that blocks
   // SIGSEGV (the kernel forces the fault through with the default action).
   bool fast_clocks = false;
+  // An rdtsc that has trapped once is answered inside the target from then on
+  // (tracee/rdtsc_patch.h): no ptrace stop, values at the kernel's clock-update pace.
+  bool in_process_rdtsc = true;
 };
 
 struct RecordResult {
@@ -201,6 +205,12 @@ class RecordSession {
   std::optional<Event> answer_clock_call(Thread& t, user_regs_struct& regs,
                                          const CodePatch& stub);
   void use_trapped_clock_stubs(std::string_view image, uint64_t base);
+  // In-process rdtsc (record_session_rdtsc.cc).
+  void patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t aux);
+  void drain_rdtsc_stubs(Thread& t);
+  void settle_in_rdtsc_stub(pid_t tid, user_regs_struct& regs);
+  void turn_off_rdtsc_stubs(pid_t pid, bool restore_code);
+  bool in_rdtsc_stub(uint64_t rip) const;
   void undo_forced_segv(Thread& t);
   void note_signal_mask(Thread& t);
   void record_point(Thread& t, PointReason reason, const siginfo_t* si,
@@ -306,6 +316,15 @@ class RecordSession {
   uint64_t clock_reads_ = 0;  // vDSO clock calls answered at their stub's rdtsc
   // Replay support state.
   std::vector<CodePatch> vdso_patches_;
+  // In-process rdtsc: the stubs, the rdtsc addresses tried, cycle_last's offset in the
+  // vvar page (0: no stubs), the word with the process's last value, and how many
+  // values the stubs handed out.
+  std::vector<RdtscPatch> rdtsc_patches_;
+  std::set<uint64_t> rdtsc_refused_;
+  uint64_t cycle_last_offset_ = 0;
+  uint64_t rdtsc_last_value_ = 0;
+  bool rdtsc_patching_off_ = false;  // the program traps rdtsc itself
+  uint64_t rdtsc_in_process_ = 0;
   InjectionSite injection_site_;
   bool tsc_trapped_ = false;
   // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only

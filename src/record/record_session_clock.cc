@@ -106,6 +106,7 @@ bool RecordSession::answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp)
     ++clock_reads_;
   } else if (stub == nullptr) {
     ++rdtsc_count_;
+    patch_rdtsc(t, e.value, tsc, aux);
   }
   return true;
 }
@@ -188,6 +189,11 @@ void RecordSession::on_program_tsc_exit(Thread& t, const Event& e) {
   if (auto asked = std::exchange(t.program_tsc_request, std::nullopt)) {
     if (e.result == 0) {
       t.program_traps_tsc = *asked == PR_TSC_SIGSEGV;
+      if (t.program_traps_tsc && !rdtsc_patching_off_) {
+        // Its rdtsc faults are its own from now on: the stubs end in the real rdtsc.
+        rdtsc_patching_off_ = true;
+        turn_off_rdtsc_stubs(pid_, false);
+      }
     }
     if (auto regs = get_regs(t.tid)) {
       regs->rsi = *asked;  // the program's own argument register back

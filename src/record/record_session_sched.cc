@@ -221,6 +221,7 @@ void RecordSession::record_point(Thread& t, PointReason reason, const siginfo_t*
   } else {
     return;
   }
+  settle_in_rdtsc_stub(t.tid, r);
   Event e;
   e.type = EventType::kPoint;
   e.tid = static_cast<uint32_t>(t.tid);
@@ -1163,6 +1164,7 @@ void RecordSession::remove_orphan_guard() {
 }
 
 void RecordSession::undo_replay_support() {
+  turn_off_rdtsc_stubs(pid_, true);
   if (vdso_patches_.empty()) {
     return;
   }

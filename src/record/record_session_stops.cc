@@ -94,6 +94,9 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
+  if (tid == owner_) {
+    drain_rdtsc_stubs(t);
+  }
   if (status.is_syscall_stop() || status.ptrace_event() != 0) {
     t.delivering.reset();
   }
@@ -866,6 +869,7 @@ void RecordSession::release_child_process(pid_t child, bool own_memory,
     left.push_back("rewind's one CPU as its affinity");
   }
   if (own_memory) {
+    turn_off_rdtsc_stubs(child, false);
     if (!vdso_patches_.empty() && !revert_patches(child, vdso_patches_)) {
       left.push_back("the vDSO clock functions patched");
     }

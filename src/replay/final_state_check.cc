@@ -40,8 +40,9 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
   // the CPU's record of which vector registers were in use (XSTATE_BV), which is not
   // part of the program's state. It is not compared.
   //
-  // Nor is the data page of rewind's orphan guard: rewind's own bookkeeping, written by
-  // the recorder (tracee/orphan_guard.h).
+  // Nor are the data page of rewind's orphan guard and the pages of its rdtsc stubs:
+  // rewind's own bookkeeping, written by the recorder (tracee/orphan_guard.h,
+  // tracee/rdtsc_patch.h).
   struct Skipped {
     uint64_t lo, hi;
     bool stack;
@@ -60,6 +61,9 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
   }
   if (image.orphan_guard_size != 0) {
     dead.push_back({image.orphan_guard, image.orphan_guard + image.orphan_guard_size, false});
+  }
+  for (auto [lo, hi] : session.rdtsc_stub_pages()) {
+    dead.push_back({lo, hi, false});
   }
   auto hex = [](std::string_view b) {
     std::string out;

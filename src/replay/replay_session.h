@@ -44,6 +44,7 @@
 #include "format/event_cursor.h"
 #include "format/recording_reader.h"
 #include "replay/replay_image.h"
+#include "tracee/rdtsc_patch.h"
 
 namespace rwd {
 
@@ -189,6 +190,8 @@ class ReplaySession {
   // The stack pointers of the threads that have exited, at their exit: their stacks
   // below are dead, as a live thread's are (the final-state check skips them).
   const std::vector<uint64_t>& exited_stack_pointers() const { return exited_stack_pointers_; }
+  // The in-process rdtsc stubs' pages (tracee/rdtsc_patch.h): rewind's own bookkeeping.
+  std::vector<std::pair<uint64_t, uint64_t>> rdtsc_stub_pages() const;
   pid_t pid() const { return pid_; }
   // The replay's real thread id for a recorded one (0 if none).
   pid_t real_tid(uint32_t tid) const;
@@ -267,6 +270,8 @@ class ReplaySession {
   Status queue_signal(Thread& t, int sig);
   uint64_t wait_mask_address(const user_regs_struct& r);
   Status on_rdtsc(Thread& t, const Event& e);
+  Status on_rdtsc_patch(Thread& t, const Event& e);
+  Status on_rdtsc_values(const Event& e);
   // The recorded exec: with the thread at its execve, the process is replaced by one
   // built from the new image's snapshot.
   Status on_exec(Thread& t, const Event& e);
@@ -324,6 +329,7 @@ class ReplaySession {
   pid_t mem_pid_ = 0;
   std::vector<uint64_t> exited_stack_pointers_;
   uint64_t syscall_site_ = 0;
+  std::vector<RdtscPatch> rdtsc_patches_;
   std::vector<uint32_t> order_;  // recorded tids in creation order
   std::map<uint32_t, Thread> threads_;
   uint64_t events_done_ = 0;

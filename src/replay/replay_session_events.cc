@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "inspect/syscall_formatter.h"
+#include "tracee/code_relocation.h"
 #include "tracee/signals.h"
 #include "tracee/proc_info.h"
 #include "tracee/robust_list.h"
@@ -745,6 +746,107 @@ Status ReplaySession::on_rdtsc(Thread& t, const Event& e) {
   return set_regs(t.real, *regs);
 }
 
+// The recorder patched the rdtsc the thread has just executed (tracee/rdtsc_patch.h):
+// the same page at the same address, in replay mode and with nothing to hand out until
+// the log gives it values.
+Status ReplaySession::on_rdtsc_patch(Thread& t, const Event& e) {
+  if (e.outputs.size() != 2 || e.outputs[0].bytes.size() < RdtscPatch::kHeader + RdtscPatch::kHeaderSize) {
+    return fail("event {}: a malformed rdtsc-patch event", events_done_);
+  }
+  const MemoryBytes& image = e.outputs[0];
+  const MemoryBytes& site = e.outputs[1];
+  auto word = [&image](uint64_t off) {
+    uint64_t v = 0;
+    std::memcpy(&v, image.bytes.data() + RdtscPatch::kHeader + off, 8);
+    return v;
+  };
+  // The stub again, from the code as it stands here, to move threads off the bytes it
+  // replaces as the recorder did.
+  auto maps = read_maps(mem_pid_);
+  std::optional<RdtscPatch> rebuilt;
+  if (maps) {
+    auto home = std::ranges::find_if(*maps, [&](const MapEntry& m) {
+      return m.start <= site.addr && site.addr < m.end;
+    });
+    std::string code;
+    if (home != maps->end()) {
+      uint64_t from = std::max(home->start, site.addr > kScanWindow ? site.addr - kScanWindow : 0);
+      uint64_t to = std::min(home->end, site.addr + kScanWindow);
+      if (mem_->read(from, to - from, code) && code.size() == to - from) {
+        if (auto p = RdtscPatch::build(code, from, site.addr, image.addr,
+                                       word(RdtscPatch::kClock), word(RdtscPatch::kLast),
+                                       static_cast<uint32_t>(word(RdtscPatch::kAux)))) {
+          rebuilt.emplace(std::move(*p));
+        }
+      }
+    }
+  }
+  if (!rebuilt || rebuilt->site_bytes() != site.bytes) {
+    return std::unexpected(diverge(e, "the rdtsc there cannot be patched as it was in the "
+                                      "recording (the code differs)",
+                                   nullptr));
+  }
+  auto sys = find_syscall_site();
+  if (!sys) {
+    return std::unexpected(sys.error());
+  }
+  auto rc = inject_syscall(t.real, *sys, SYS_mmap,
+                           {image.addr, RdtscPatch::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                            static_cast<uint64_t>(-1), 0});
+  t.at_syscall_stop = true;
+  if (!rc || static_cast<uint64_t>(*rc) != image.addr) {
+    return fail("event {}: cannot map the rdtsc stub's page at {:#x}: {}", events_done_,
+                image.addr, rc ? errno_text(static_cast<int>(-*rc)) : rc.error().message);
+  }
+  std::string header = image.bytes;
+  uint64_t mode = 1, limit = 0;
+  std::memcpy(header.data() + RdtscPatch::kHeader + RdtscPatch::kMode, &mode, 8);
+  std::memcpy(header.data() + RdtscPatch::kHeader + RdtscPatch::kLimit, &limit, 8);
+  if (auto s = write_memory(mem_pid_, image.addr, header); !s) {
+    return s;
+  }
+  if (auto s = write_memory(mem_pid_, site.addr, site.bytes); !s) {
+    return s;
+  }
+  for (auto& [tid, other] : threads_) {
+    if (!other.alive) {
+      continue;
+    }
+    if (auto regs = get_regs(other.real); regs && rebuilt->relocate(*regs)) {
+      if (auto s = set_regs(other.real, *regs); !s) {
+        return s;
+      }
+    }
+  }
+  rdtsc_patches_.push_back(std::move(*rebuilt));
+  return ok();
+}
+
+// What a stub handed out in the recording, for it to hand out again.
+Status ReplaySession::on_rdtsc_values(const Event& e) {
+  auto page = static_cast<uint64_t>(e.value);
+  if (e.outputs.size() != 1 || e.outputs[0].bytes.size() % 8 != 0 ||
+      e.outputs[0].bytes.size() > RdtscPatch::kSlots * 8 ||
+      e.outputs[0].addr != page + RdtscPatch::kRing) {
+    return fail("event {}: a malformed rdtsc-values event", events_done_);
+  }
+  uint64_t words[2] = {0, e.outputs[0].bytes.size() / 8};  // next, limit
+  if (auto s = write_memory(mem_pid_, e.outputs[0].addr, e.outputs[0].bytes); !s) {
+    return s;
+  }
+  return write_memory(mem_pid_, page + RdtscPatch::kHeader + RdtscPatch::kNext,
+                      std::string_view(reinterpret_cast<const char*>(words), sizeof words));
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> ReplaySession::rdtsc_stub_pages() const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const auto& p : rdtsc_patches_) {
+    out.emplace_back(p.page(), p.page() + RdtscPatch::kSpan);
+  }
+  return out;
+}
+
 Status ReplaySession::apply(const Event& e) {
   if (!needs_thread(e)) {
     switch (e.type) {
@@ -753,6 +855,8 @@ Status ReplaySession::apply(const Event& e) {
         stats_.reached_end = true;
         done_ = true;
         return ok();
+      case EventType::kRdtscValues:
+        return on_rdtsc_values(e);
       default:
         return ok();  // thread start and exit: the clone and exit syscalls do the work
     }
@@ -772,6 +876,8 @@ Status ReplaySession::apply(const Event& e) {
       return on_signal(**t, e);
     case EventType::kRdtsc:
       return on_rdtsc(**t, e);
+    case EventType::kRdtscPatch:
+      return on_rdtsc_patch(**t, e);
     case EventType::kExec:
       return on_exec(**t, e);
     case EventType::kPoint:

@@ -17,8 +17,10 @@ namespace rwd {
 namespace {
 
 constexpr uint8_t kRax = 0;
+constexpr uint8_t kRcx = 1;
 constexpr uint8_t kRdx = 2;
-constexpr uint64_t kRdtscLen = 2;  // 0f 31
+constexpr std::string_view kRdtsc("\x0f\x31", 2);
+constexpr std::string_view kRdtscp("\x0f\x01\xf9", 3);
 constexpr uint64_t kArithFlags = 0xd5;  // SF ZF AF PF CF, as lahf/sahf move them
 constexpr uint64_t kOverflowFlag = 0x800;
 
@@ -89,20 +91,24 @@ class Stub {
 }  // namespace
 
 Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start, uint64_t site,
-                                     uint64_t page, uint64_t clock, uint64_t last) {
+                                     uint64_t page, uint64_t clock, uint64_t last, uint32_t aux) {
   auto why = [site](const Error& e) {
     return std::unexpected(e.context(fmt::format("the rdtsc at {:#x} stays trapped", site)));
   };
-  if (site < code_start || site + kRdtscLen > code_start + code.size() ||
-      code.substr(site - code_start, kRdtscLen) != std::string_view("\x0f\x31", 2)) {
+  std::string_view at = site >= code_start && site - code_start < code.size()
+                            ? code.substr(site - code_start)
+                            : std::string_view();
+  bool rdtscp = at.starts_with(kRdtscp);
+  if (!rdtscp && !at.starts_with(kRdtsc)) {
     return why(Error{"there is no rdtsc there"});
   }
-  uint64_t after = site + kRdtscLen;
-  auto displaced = decode_displaced(code.substr(after - code_start), after, kJmpLen - kRdtscLen);
+  std::string_view insn = rdtscp ? kRdtscp : kRdtsc;
+  uint64_t after = site + insn.size();
+  auto displaced = decode_displaced(code.substr(after - code_start), after, kJmpLen - insn.size());
   if (!displaced) {
     return why(displaced.error());
   }
-  size_t len = kRdtscLen + displaced->len;
+  size_t len = insn.size() + displaced->len;
   if (auto s = check_branches_into(code, code_start, site, len); !s) {
     return why(s.error());
   }
@@ -110,6 +116,8 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   RdtscPatch p;
   p.site_ = site;
   p.page_ = page;
+  p.rdtscp_ = rdtscp;
+  p.aux_ = aux;
   p.original_ = std::string(code.substr(site - code_start, len));
   Stub s(page);
   auto next = s.slot(kNext);
@@ -163,6 +171,9 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   s.restore_flags();
   s.load32(kRax, value);
   s.load32(kRdx, value + 4);
+  if (rdtscp) {
+    s.load32(kRcx, s.slot(kAux));
+  }
   p.exit_ = s.here();
   if (auto st = emit_displaced(s.code(), *displaced, &p.copies_); !st) {
     return why(st.error());
@@ -174,7 +185,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   s.bind(to_fallback, p.fallback_);
   s.restore_flags();
   p.fallback_rdtsc_ = s.here();
-  s.code().emit({0x0f, 0x31});
+  s.code().emit(insn);
   size_t fallback_back = s.branch({0xe9});
   s.bind(fallback_back, p.exit_);
   auto bytes = s.finish();
@@ -192,6 +203,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   put(kLimit, kSlots);
   put(kClock, clock);
   put(kLast, last != 0 ? last : page + kHeader + kLastValue);
+  put(kAux, aux);
   image += header;
 
   // The jmp, and int3 over the rest of the displaced bytes: only a missed branch into
@@ -231,6 +243,9 @@ bool RdtscPatch::settle(user_regs_struct& regs, std::string_view header) const {
     restore_flags();
     regs.rax = v & 0xffffffffu;
     regs.rdx = v >> 32;
+    if (rdtscp_) {
+      regs.rcx = aux_;
+    }
     regs.rip = exit_;
     return true;
   }

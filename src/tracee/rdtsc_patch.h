@@ -1,4 +1,4 @@
-// RdtscPatch: an rdtsc answered inside the target, without a ptrace stop.
+// RdtscPatch: an rdtsc (or rdtscp) answered inside the target, without a ptrace stop.
 //
 // rewind traps rdtsc (PR_SET_TSC), and a trapped rdtsc costs a ptrace stop (~25 us
 // here): a loop of millions of them takes minutes to record. When an rdtsc at some
@@ -65,15 +65,18 @@ class RdtscPatch {
   static constexpr uint64_t kSavedRax = 0x38;
   static constexpr uint64_t kSavedRdx = 0x40;
   static constexpr uint64_t kLastValue = 0x48;  // the process's last value, if kLast is here
-  static constexpr uint64_t kHeaderSize = 0x50;
+  static constexpr uint64_t kAux = 0x50;        // rdtscp's ecx (TSC_AUX), as first recorded
+  static constexpr uint64_t kHeaderSize = 0x58;
 
-  // Builds the stub for the rdtsc at `site` in a page at `page`. `code` holds the
-  // target's code from `code_start`, covering site - kScanWindow .. site + kScanWindow
-  // within its mapping. `clock` is the address of cycle_last in the target, `last` that
-  // of the word holding the process's last value (0: this page's own kLastValue).
-  // Fails with the reason when the instructions after the rdtsc cannot be moved.
+  // Builds the stub for the rdtsc or rdtscp at `site` in a page at `page`. `code` holds
+  // the target's code from `code_start`, covering site - kScanWindow .. site +
+  // kScanWindow within its mapping. `clock` is the address of cycle_last in the target,
+  // `last` that of the word holding the process's last value (0: this page's own
+  // kLastValue); an rdtscp's stub always gives `aux` in ecx (one CPU, as if pinned).
+  // Fails with the reason when the instructions after it cannot be moved.
   static Result<RdtscPatch> build(std::string_view code, uint64_t code_start, uint64_t site,
-                                  uint64_t page, uint64_t clock, uint64_t last);
+                                  uint64_t page, uint64_t clock, uint64_t last,
+                                  uint32_t aux = 0);
 
   uint64_t site() const { return site_; }
   uint64_t page() const { return page_; }
@@ -85,7 +88,8 @@ class RdtscPatch {
   const std::string& site_bytes() const { return patched_; }
   const std::string& original_bytes() const { return original_; }
   bool contains(uint64_t rip) const { return rip >= page_ && rip < page_ + kSpan; }
-  // The address of the stub's own rdtsc (where a full ring ends), which traps.
+  bool rdtscp() const { return rdtscp_; }
+  // The address of the stub's own rdtsc or rdtscp (where a full ring ends), which traps.
   uint64_t fallback_rdtsc() const { return fallback_rdtsc_; }
   // The stub's committing store, and where the displaced instructions' copies start.
   uint64_t commit_store() const { return commit_; }
@@ -106,6 +110,8 @@ class RdtscPatch {
 
   uint64_t site_ = 0;
   uint64_t page_ = 0;
+  bool rdtscp_ = false;
+  uint32_t aux_ = 0;
   std::string image_;
   std::string patched_;
   std::string original_;

@@ -144,5 +144,35 @@ TEST_F(OwnRdtsc, SettlesAThreadStoppedInsideTheStub) {
   EXPECT_FALSE(patch_->settle(regs, header));
 }
 
+TEST(RdtscpPatch, GivesTheRecordedAuxInEcx) {
+  constexpr size_t kMap = 4096 + RdtscPatch::kSpan;
+  void* m = ::mmap(nullptr, kMap, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto base = reinterpret_cast<uint64_t>(m);
+  // rdtscp; mov rdi, rdx; ret
+  const unsigned char fn[] = {0x0f, 0x01, 0xf9, 0x48, 0x89, 0xd7, 0xc3};
+  std::memcpy(m, fn, sizeof fn);
+  uint64_t clock = uint64_t{7} << 32 | 42;
+  auto p = RdtscPatch::build(std::string(static_cast<const char*>(m), 4096), base, base,
+                             base + 4096, reinterpret_cast<uint64_t>(&clock), 0, 3);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_TRUE(p->rdtscp());
+  std::memcpy(reinterpret_cast<void*>(base + 4096), p->page_image().data(), p->page_image().size());
+  std::memcpy(m, p->site_bytes().data(), p->site_bytes().size());
+  uint64_t lo = 0, hi = 0, aux = 0;
+  asm volatile(
+      "lea -128(%%rsp), %%rsp\n\t"
+      "call *%3\n\t"
+      "lea 128(%%rsp), %%rsp\n\t"
+      : "=&a"(lo), "=&D"(hi), "=&c"(aux)
+      : "r"(base)
+      : "rdx", "memory", "cc");
+  EXPECT_EQ(lo, 42u);
+  EXPECT_EQ(hi, 7u);
+  EXPECT_EQ(aux, 3u);
+  ::munmap(m, kMap);
+}
+
 }  // namespace
 }  // namespace rwd

@@ -96,6 +96,10 @@ SUITE = [
     # rdtsc in a thread that blocks SIGSEGV: rewind undoes what the forced fault changes.
     Program("replay_rdtsc_blocked",
             r"rdtsc blocked: \d+ rounds, mask kept, every fault recovered, checksum [0-9a-f]+"),
+    # rdtsc and rdtscp answered inside the process after their first trap, in threads,
+    # with signals landing inside the answers (tracee/rdtsc_patch.h).
+    Program("replay_rdtsc_stubs",
+            r"rdtsc stubs: \d+ rounds of 200000 reads in 3 threads, never back, every wait ended"),
     # A program that traps rdtsc itself (PR_SET_TSC) gets its own faults and settings.
     Program("replay_prctl_tsc",
             r"prctl tsc: \d+ rounds, 50 faults while trapped, 0 after, settings read back"),

@@ -648,6 +648,11 @@ void RecordSession::resume(Thread& t) {
   if (sig != 0) {
     t.segv_mask = Thread::SegvMask::kUnknown;  // a handler's sa_mask may add SIGSEGV
   }
+  if (t.new_child_returned) {
+    // The parent has run on since the call returned: the child goes free before the
+    // parent's next step (a ptrace(PTRACE_SEIZE) of it, say) can meet it still traced.
+    release_new_child(t);
+  }
   long rc;
   if (t.group_stop) {
     rc = ::ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr);
@@ -660,9 +665,6 @@ void RecordSession::resume(Thread& t) {
   }
   t.stopped = false;
   t.group_stop = false;
-  if (t.new_child_returned) {
-    release_new_child(t);  // the parent is on its way back to its code first
-  }
 }
 
 void RecordSession::enqueue_all() {

@@ -121,7 +121,8 @@ class RecordSession {
     // is resumed after the call has returned (see hold_new_child).
     pid_t new_child = 0;
     bool new_child_own_memory = false;
-    bool new_child_returned = false;  // the call has returned (stopped since its event)
+    int new_child_stops = 0;          // its stops since the call's event stop
+    bool new_child_returned = false;  // past the call's return, at its next stop
     user_regs_struct entry_regs{};  // registers at the skipped syscall's entry
     uint64_t rseq_addr = 0;         // rseq area unregistered at attach (0: none)
     uint32_t rseq_len = 0;

@@ -107,7 +107,10 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   }
   int sig = status.stop_signal();
   int event = status.ptrace_event();
-  t.new_child_returned = t.new_child != 0;  // stopped again since its fork's event stop
+  if (t.new_child != 0) {
+    // The call's syscall-exit stop, then the stop after it (see hold_new_child).
+    t.new_child_returned = ++t.new_child_stops >= 2;
+  }
   if (status.is_syscall_stop()) {
     on_syscall_stop(t);
   } else if (event != 0) {
@@ -891,18 +894,21 @@ void RecordSession::release_child_process(pid_t child, bool own_memory,
 }
 
 // The child that `parent`'s fork or process clone made waits, stopped, until the parent
-// has been stopped since (at the call's syscall-exit stop, or wherever it next stopped)
-// and is resumed again (resume() lets the child go then). Natively the parent is back in
-// its own code, storing the child's pid, while the child is still starting up. Let go
-// at the fork's event stop, the child ran while rewind held the parent for a few ptrace
-// round-trips, and a child that signalled its parent at once ran the parent's handler
-// with the pid still unset before the call even returned: an rr test's handler did
-// kill(child_pid, SIGKILL), which became kill(0, SIGKILL). A vfork child is let go at
-// once: its parent waits for it.
+// has run on from the call's return to its next stop (its next syscall, mostly) and is
+// resumed from there (resume() lets the child go then). Natively the parent is back in
+// its own code, storing the child's pid and going on, while the child is still starting
+// up. Let go at the fork's event stop, the child ran while rewind held the parent for a
+// few ptrace round-trips, and a child that signalled its parent at once ran the parent's
+// handler with the pid still unset before the call even returned: an rr test's handler
+// did kill(child_pid, SIGKILL), which became kill(0, SIGKILL). Let go at the resume from
+// the call's return, it still ran ahead while rewind handled the parent's next syscall:
+// rr's x86/ptrace, whose parent seizes the child right after fork, found it already
+// stopped by its own SIGSTOP. A vfork child is let go at once: its parent waits for it.
 void RecordSession::hold_new_child(Thread& parent, pid_t child, bool own_memory) {
   release_new_child(parent);
   parent.new_child = child;
   parent.new_child_own_memory = own_memory;
+  parent.new_child_stops = 0;
   parent.new_child_returned = false;
 }
 

@@ -21,6 +21,7 @@ COMPRESSED = 1
 
 SYSCALL, SIGNAL, THREAD_START, THREAD_EXIT, EXEC, EXIT = 1, 2, 3, 4, 5, 6
 SYSCALL_ENTRY, POINT, RDTSC = 7, 8, 9  # format version 2
+RDTSC_PATCH, RDTSC_VALUES = 10, 11  # rdtsc answered inside the target
 
 
 @dataclasses.dataclass
@@ -126,6 +127,9 @@ def decode_events(payload):
                 pos += length
         elif type_ == RDTSC:
             take("<QQIB")  # rip, tsc, tsc_aux, rdtscp
+        elif type_ in (RDTSC_PATCH, RDTSC_VALUES):
+            take("<Q")  # rip, or the stub's page
+            event.outputs = memlist()
         else:
             raise ValueError(f"unknown event type {type_} at payload offset {pos}")
         events.append(event)

@@ -20,6 +20,7 @@ replay_wait_sigusr1 is left out: its run time is whenever the signal arrives.
 
 Usage: bench/replay_speed.py [--build build] [--repeat 3] [--native-seconds 0.5]
                              [--requests 2000] [--programs NAME,...] [--quick]
+                             [--rewind-flag=FLAG ...]
 """
 import argparse
 import http.client
@@ -98,7 +99,7 @@ def program_case(args, program, rounds, workdir):
     native = timed(command)
     out = workdir / "bench.rwd"
     try:
-        record = timed([args.rewind, "record", "-o", out, "--", *command])
+        record = timed([args.rewind, "record", *args.rewind_flag, "-o", out, "--", *command])
         replay = timed([args.rewind, "replay", out]) if record is not None else None
         return native, record, replay, out.stat().st_size if out.exists() else None
     finally:
@@ -123,7 +124,8 @@ def service_case(args, workdir):
     port = free_port()
     start = time.perf_counter()
     with open(log, "w") as stdout, open(errors, "w") as stderr:
-        rec = subprocess.Popen([args.rewind, "record", "-o", str(out), "--", args.app, "--port",
+        rec = subprocess.Popen([args.rewind, "record", *args.rewind_flag, "-o", str(out), "--",
+                                args.app, "--port",
                                 str(port)], stdout=stdout, stderr=stderr)
     try:
         wait_healthy(port)
@@ -163,6 +165,8 @@ def main():
                     help="native run time each program's rounds are chosen for")
     ap.add_argument("--requests", type=int, default=2000, help="demo service load")
     ap.add_argument("--programs", help="comma-separated program names (default: all)")
+    ap.add_argument("--rewind-flag", action="append", default=[],
+                    help="extra `rewind record` flag (repeatable), e.g. --trap-every-rdtsc")
     ap.add_argument("--quick", action="store_true",
                     help="one run each, 0.1 s native runs, 200 requests")
     args = ap.parse_args()

@@ -26,6 +26,8 @@ std::string_view event_type_name(EventType t) {
       return "rdtsc-patch";
     case EventType::kRdtscValues:
       return "rdtsc-values";
+    case EventType::kCpuid:
+      return "cpuid";
   }
   return "unknown";
 }
@@ -200,6 +202,12 @@ void encode_event(const Event& e, std::string& out) {
       put_u64(out, static_cast<uint64_t>(e.value));
       put_memory_list(out, e.outputs);
       break;
+    case EventType::kCpuid:
+      put_u64(out, static_cast<uint64_t>(e.value));
+      for (uint64_t a : e.args) {
+        put_u32(out, static_cast<uint32_t>(a));
+      }
+      break;
   }
 }
 
@@ -231,7 +239,7 @@ Result<Event> decode_event(ByteReader& in) {
   if (!type || !tid || !time) {
     return fail("truncated event header at byte {}", in.position());
   }
-  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kRdtscValues)) {
+  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kCpuid)) {
     return fail("unknown event type {} at byte {}", *type, in.position());
   }
   e.type = static_cast<EventType>(*type);
@@ -352,6 +360,21 @@ Result<Event> decode_event(ByteReader& in) {
         return std::unexpected(outputs.error());
       }
       e.outputs = std::move(*outputs);
+      break;
+    }
+    case EventType::kCpuid: {
+      auto rip = in.u64();
+      if (!rip) {
+        return std::unexpected(rip.error());
+      }
+      e.value = static_cast<int64_t>(*rip);
+      for (uint64_t& a : e.args) {
+        auto v = in.u32();
+        if (!v) {
+          return fail("truncated cpuid event");
+        }
+        a = *v;
+      }
       break;
     }
   }

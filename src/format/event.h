@@ -39,6 +39,8 @@ enum class EventType : uint8_t {
                       // page's first bytes (at its address) and the bytes at the rdtsc
   kRdtscValues = 11,  // the values the stub whose page is at `value` handed out since the
                       // last such event: `outputs[0]`, at the page's ring
+  kCpuid = 12,        // the thread executed cpuid at `value` (rip): leaf and subleaf in
+                      // args[0..1], eax ebx ecx edx as answered in args[2..5]
 };
 
 // Why a thread was stopped at a kPoint.

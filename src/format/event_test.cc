@@ -40,6 +40,27 @@ TEST(Event, ReplayEventsRoundTrip) {
   tsc.tsc_aux = 3;
   tsc.rdtscp = true;
   EXPECT_EQ(round_trip(tsc), tsc);
+
+  Event patch;
+  patch.type = EventType::kRdtscPatch;
+  patch.tid = 9;
+  patch.value = 0x401000;
+  patch.outputs = {{0x500000, std::string(3072, '\xcc')}, {0x401000, "\xe9\x01\x02\x03\x04\xcc"}};
+  EXPECT_EQ(round_trip(patch), patch);
+
+  Event values;
+  values.type = EventType::kRdtscValues;
+  values.tid = 9;
+  values.value = 0x500000;
+  values.outputs = {{0x501000, std::string(64, '\x07')}};
+  EXPECT_EQ(round_trip(values), values);
+
+  Event cpuid;
+  cpuid.type = EventType::kCpuid;
+  cpuid.tid = 9;
+  cpuid.value = 0x401234;
+  cpuid.args = {0xd, 1, 0xf, 0x340, 0, 0};
+  EXPECT_EQ(round_trip(cpuid), cpuid);
 }
 
 TEST(Event, HostilePointsFailCleanly) {

@@ -687,6 +687,10 @@ std::string format_event(const Event& e) {
       return fmt::format("--- rdtsc at {} answered in process from now on (stub at {}) ---",
                          pointer(static_cast<uint64_t>(e.value)),
                          pointer(e.outputs.empty() ? 0 : e.outputs[0].addr));
+    case EventType::kCpuid:
+      return fmt::format("cpuid({:#x}, {:#x}) at {} = {:#x} {:#x} {:#x} {:#x}", e.args[0],
+                         e.args[1], pointer(static_cast<uint64_t>(e.value)), e.args[2],
+                         e.args[3], e.args[4], e.args[5]);
     case EventType::kRdtscValues:
       return fmt::format("rdtsc values of the stub at {}: {}",
                          pointer(static_cast<uint64_t>(e.value)),
@@ -772,6 +776,12 @@ nlohmann::json event_to_json(const Event& e) {
     case EventType::kRdtscPatch:
       j["rip"] = e.value;
       j["stub"] = e.outputs.empty() ? 0 : e.outputs[0].addr;
+      break;
+    case EventType::kCpuid:
+      j["rip"] = e.value;
+      j["leaf"] = e.args[0];
+      j["subleaf"] = e.args[1];
+      j["answer"] = {e.args[2], e.args[3], e.args[4], e.args[5]};
       break;
     case EventType::kRdtscValues:
       j["stub"] = e.value;

@@ -518,7 +518,8 @@ nlohmann::json RecordSession::snapshot_extra() const {
                           {"vdso_stub", std::ranges::any_of(vdso_patches_, &CodePatch::trapped)
                                             ? "trapped"
                                             : "syscall"},
-                          {"tsc_trapped", tsc_trapped_}};
+                          {"tsc_trapped", tsc_trapped_},
+                          {"cpuid_trapped", cpuid_trapped_}};
   if (orphan_guard_) {
     const OrphanGuard::Layout& l = orphan_guard_->layout();
     extra["orphan_guard"] = {{"base", orphan_guard_->base()},
@@ -551,6 +552,7 @@ void RecordSession::take_exec_snapshot(Thread& t) {
   ++execs_;
   join_bundling();
   vdso_patches_.clear();
+  cpuid_trapped_ = false;  // exec turns cpuid faulting off
   rdtsc_patches_.clear();
   rdtsc_refused_.clear();
   rdtsc_last_value_ = 0;
@@ -918,6 +920,8 @@ void RecordSession::finish(const std::string& reason) {
         {"tsc_trapped", tsc_trapped_},
         {"preemptions", preemptions_},
         {"rdtsc", rdtsc_count_},
+        {"cpuid_trapped", cpuid_trapped_},
+        {"cpuid", cpuid_count_},
         {"rdtsc_stubs", rdtsc_patches_.size()},
         {"rdtsc_in_process", rdtsc_in_process_},
         {"clock_reads_answered", clock_reads_},

@@ -202,6 +202,8 @@ class RecordSession {
   int64_t kill_own_group(pid_t group) const;
   bool clone_shares_memory(pid_t tid);
   bool emulate_rdtsc(Thread& t, const siginfo_t& si);
+  bool answer_cpuid(Thread& t, user_regs_struct& regs);
+  void trap_cpuid();
   bool answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp);
   std::optional<Event> answer_clock_call(Thread& t, user_regs_struct& regs,
                                          const CodePatch& stub);
@@ -328,6 +330,9 @@ class RecordSession {
   uint64_t rdtsc_in_process_ = 0;
   InjectionSite injection_site_;
   bool tsc_trapped_ = false;
+  // cpuid faults in every thread (ARCH_SET_CPUID), and rewind records its answers.
+  bool cpuid_trapped_ = false;
+  uint64_t cpuid_count_ = 0;
   // Keeps the target alive if rewind dies with rdtsc trapped; rdtsc is trapped only
   // once it is installed.
   std::optional<OrphanGuard> orphan_guard_;

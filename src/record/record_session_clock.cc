@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <cpuid.h>
 #include <x86intrin.h>
 
 #include <utility>
@@ -46,6 +47,15 @@ bool RecordSession::emulate_rdtsc(Thread& t, const siginfo_t& si) {
   unsigned char code[3] = {};
   if (mem_->read_into(regs->rip, code, sizeof code) < 2 || code[0] != 0x0f) {
     return false;
+  }
+  if (code[1] == 0xa2 && cpuid_trapped_) {
+    if (!answer_cpuid(t, *regs)) {
+      return false;
+    }
+    if (t.segv_mask != Thread::SegvMask::kUnblocked) {
+      undo_forced_segv(t);
+    }
+    return true;
   }
   bool rdtscp = false;
   if (code[1] == 0x31) {
@@ -108,6 +118,45 @@ bool RecordSession::answer_rdtsc(Thread& t, user_regs_struct& regs, bool rdtscp)
     ++rdtsc_count_;
     patch_rdtsc(t, e.value, tsc, aux);
   }
+  return true;
+}
+
+// Executes the thread's trapped cpuid for it and records the answer. In a program that
+// started under rewind (launched, or after an exec) the answer hides what replay could
+// not reproduce: XSAVEC, whose init optimization leaves bytes in memory that depend on
+// ptrace traffic (glibc's lazy binder saves registers with it), and RDRAND/RDSEED,
+// whose values cannot be trapped. A program that was running when rewind attached has
+// read the real answers already and keeps getting them.
+bool RecordSession::answer_cpuid(Thread& t, user_regs_struct& regs) {
+  auto leaf = static_cast<uint32_t>(regs.rax);
+  auto subleaf = static_cast<uint32_t>(regs.rcx);
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __cpuid_count(leaf, subleaf, a, b, c, d);
+  if (options_.pid == 0 || execs_ > 0) {
+    if (leaf == 1) {
+      c &= ~(1u << 30);  // RDRAND
+    } else if (leaf == 7 && subleaf == 0) {
+      b &= ~(1u << 18);  // RDSEED
+    } else if (leaf == 0xd && subleaf == 1) {
+      a &= ~(1u << 1);  // XSAVEC
+    }
+  }
+  regs.rax = a;
+  regs.rbx = b;
+  regs.rcx = c;
+  regs.rdx = d;
+  regs.rip += 2;
+  if (!set_regs(t.tid, regs)) {
+    return false;
+  }
+  Event e;
+  e.type = EventType::kCpuid;
+  e.tid = static_cast<uint32_t>(t.tid);
+  e.time_ns = now_ns();
+  e.value = static_cast<int64_t>(regs.rip - 2);
+  e.args = {leaf, subleaf, a, b, c, d};
+  record(e);
+  ++cpuid_count_;
   return true;
 }
 

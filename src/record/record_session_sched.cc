@@ -1132,12 +1132,49 @@ Status RecordSession::prepare_for_replay() {
   }
   pid_t first = threads_.begin()->first;
   signal_actions_ = read_signal_actions(first);
-  // CPUID faulting would let rewind record CPUID results; rewind does not use it yet.
-  auto cpuid = inject_syscall(first, injection_site_, SYS_arch_prctl, {ARCH_GET_CPUID, 0});
-  (void)cpuid;
-  warn_once("cpuid", "CPUID results are not recorded: replay on a machine with other CPU "
-                     "features can diverge");
+  if (tsc_trapped_) {
+    trap_cpuid();
+  }
+  if (!cpuid_trapped_) {
+    warn_once("cpuid", "CPUID results are not recorded (this machine cannot trap cpuid, or "
+                       "the program traps it itself): replay on a machine with other CPU "
+                       "features can diverge");
+  }
   return ok();
+}
+
+// cpuid faulting (ARCH_SET_CPUID) in every thread, as rdtsc is trapped: all or none, and
+// none when a thread has it on already (the program's own, which rewind leaves alone).
+// The orphan guard turns it off in a thread whose cpuid faults after rewind is gone.
+void RecordSession::trap_cpuid() {
+  cpuid_trapped_ = false;
+  if (!orphan_guard_) {
+    return;
+  }
+  for (auto& [tid, t] : threads_) {
+    int deferred = 0;
+    auto on = inject_syscall(tid, injection_site_, SYS_arch_prctl, {ARCH_GET_CPUID, 0},
+                             &deferred);
+    keep_deferred(*t, deferred);
+    if (!on || *on != 1) {
+      return;  // ENODEV: no cpuid faulting here; 0: the program has it on
+    }
+  }
+  std::vector<pid_t> trapped;
+  for (auto& [tid, t] : threads_) {
+    int deferred = 0;
+    auto rc = inject_syscall(tid, injection_site_, SYS_arch_prctl, {ARCH_SET_CPUID, 0},
+                             &deferred);
+    keep_deferred(*t, deferred);
+    if (!rc || *rc != 0) {
+      for (pid_t done : trapped) {
+        (void)inject_syscall(done, injection_site_, SYS_arch_prctl, {ARCH_SET_CPUID, 1});
+      }
+      return;
+    }
+    trapped.push_back(tid);
+  }
+  cpuid_trapped_ = true;
 }
 
 void RecordSession::remove_orphan_guard() {
@@ -1190,6 +1227,10 @@ void RecordSession::undo_replay_support() {
       continue;
     }
     int deferred = 0;
+    if (cpuid_trapped_) {
+      (void)inject_syscall(tid, injection_site_, SYS_arch_prctl, {ARCH_SET_CPUID, 1},
+                           &deferred);
+    }
     if (tsc_trapped_ && !t->program_traps_tsc) {  // else it stays as the program set it
       auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                                &deferred);

@@ -1,6 +1,7 @@
 // RecordSession's handling of ptrace stops: syscalls, signals, clone/exec/exit events.
 // The session's setup, loop and teardown are in record_session.cc.
 #include <signal.h>
+#include <asm/prctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -861,6 +862,13 @@ void RecordSession::release_child_process(pid_t child, bool own_memory,
   }
   int deferred = 0;
   std::vector<std::string> left;
+  if (cpuid_trapped_) {
+    auto rc = inject_syscall(child, injection_site_, SYS_arch_prctl, {ARCH_SET_CPUID, 1},
+                             &deferred);
+    if (!rc || *rc != 0) {
+      left.push_back("cpuid trapped");
+    }
+  }
   if (tsc_trapped_ && !program_traps_tsc) {  // else the child keeps the program's own
     auto rc = inject_syscall(child, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE},
                              &deferred);

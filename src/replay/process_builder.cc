@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <asm/prctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -316,6 +317,11 @@ Result<BuiltProcess> Builder::build() {
   }
   if (auto s = must(main_, "trapping rdtsc", SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV}); !s) {
     return std::unexpected(s.error());
+  }
+  if (image_.cpuid_trapped) {
+    if (auto s = must(main_, "trapping cpuid", SYS_arch_prctl, {ARCH_SET_CPUID, 0}); !s) {
+      return std::unexpected(s.error());
+    }
   }
 
   out_.threads.push_back(child);

@@ -169,6 +169,7 @@ Result<ReplayImage> ReplayImage::load(const RecordingReader& reader, const std::
                                   u64_of(a, "restorer"), u64_of(a, "mask")});
   }
   img.vdso_patched = snap.value("vdso_patched", false);
+  img.cpuid_trapped = snap.value("cpuid_trapped", false);
   img.vdso_trapped_stub = snap.value("vdso_stub", "syscall") == "trapped";
   if (auto g = snap.find("orphan_guard"); g != snap.end() && g->is_object()) {
     img.orphan_guard = u64_of(*g, "base");

@@ -72,6 +72,8 @@ struct ReplayImage {
   std::vector<ReplayThreadState> threads;  // the thread-group leader first
   std::vector<SignalAction> signal_actions;
   bool vdso_patched = false;
+  // cpuid faulted in the recording and its answers are in the log (kCpuid events).
+  bool cpuid_trapped = false;
   // The patched clock functions start with a trapped rdtsc (tracee/vdso_patch.h).
   bool vdso_trapped_stub = false;
   // rewind's orphan guard in the target (tracee/orphan_guard.h), when it had one.

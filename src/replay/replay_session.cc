@@ -270,6 +270,7 @@ bool ReplaySession::needs_run(const Thread& t, const Event& e) const {
       return !t.pending_entry;
     case EventType::kPoint:
     case EventType::kRdtsc:
+    case EventType::kCpuid:
       return true;
     case EventType::kSignal:
       return is_sync_fault(e);
@@ -392,10 +393,10 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_segment(Thread& t, const E
   if (e.type == EventType::kPoint) {
     return run_to_point(t, e, request);
   }
-  if (e.type != EventType::kRdtsc) {
+  if (e.type != EventType::kRdtsc && e.type != EventType::kCpuid) {
     return run_to_event(t, e, request);
   }
-  // A trapped rdtsc in a thread that blocks SIGSEGV would be forced through: the kernel
+  // A trapped rdtsc (or cpuid) in a thread that blocks SIGSEGV would be forced through: the kernel
   // would unblock SIGSEGV and reset its action (in the recording, rewind put both back).
   // The run to the rdtsc lets SIGSEGV through instead; the thread makes no syscall on
   // the way that could see its mask.
@@ -466,7 +467,7 @@ Result<ReplaySession::SegmentStop> ReplaySession::run_to_event(Thread& t, const 
     }
     if (WIFSTOPPED(status) && (status >> 16) == 0) {
       int sig = WSTOPSIG(status);
-      if (e.type == EventType::kRdtsc && sig == SIGSEGV && regs &&
+      if ((e.type == EventType::kRdtsc || e.type == EventType::kCpuid) && sig == SIGSEGV && regs &&
           regs->rip == static_cast<uint64_t>(e.value)) {
         return SegmentStop{};
       }
@@ -719,7 +720,7 @@ Result<RunResult> ReplaySession::run(const RunRequest& request) {
     }
     uint32_t tid = e.tid;
     bool completes_instruction = (e.type == EventType::kSyscall && e.completed) ||
-                                 e.type == EventType::kRdtsc ||
+                                 e.type == EventType::kRdtsc || e.type == EventType::kCpuid ||
                                  (ran && (e.type == EventType::kPoint || is_sync_fault(e)));
     if (auto s = apply(e); !s) {
       broken_ = true;

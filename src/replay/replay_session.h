@@ -271,6 +271,7 @@ class ReplaySession {
   uint64_t wait_mask_address(const user_regs_struct& r);
   Status on_rdtsc(Thread& t, const Event& e);
   Status on_rdtsc_patch(Thread& t, const Event& e);
+  Status on_cpuid(Thread& t, const Event& e);
   Status on_rdtsc_values(const Event& e);
   // The recorded exec: with the thread at its execve, the process is replaced by one
   // built from the new image's snapshot.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <asm/prctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -154,6 +155,13 @@ Status ReplaySession::copy_into_fork(pid_t child, uint64_t site, uint64_t scratc
   if (auto rc = must_inject(child, site, "trapping rdtsc", SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0, 0});
       !rc) {
     return std::unexpected(rc.error());
+  }
+  if ((exec_image_ ? *exec_image_ : *image_).cpuid_trapped) {
+    if (auto rc = must_inject(child, site, "trapping cpuid", SYS_arch_prctl,
+                              {ARCH_SET_CPUID, 0, 0, 0, 0, 0});
+        !rc) {
+      return std::unexpected(rc.error());
+    }
   }
   for (size_t i = 1; i < copies.size(); ++i) {
     constexpr uint64_t kThreadFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |

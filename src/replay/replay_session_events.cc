@@ -847,6 +847,28 @@ std::vector<std::pair<uint64_t, uint64_t>> ReplaySession::rdtsc_stub_pages() con
   return out;
 }
 
+Status ReplaySession::on_cpuid(Thread& t, const Event& e) {
+  // run_segment() left the thread at the trapped cpuid.
+  auto regs = get_regs(t.real);
+  if (!regs) {
+    return std::unexpected(regs.error());
+  }
+  if (static_cast<uint32_t>(regs->rax) != e.args[0] ||
+      static_cast<uint32_t>(regs->rcx) != e.args[1]) {
+    return std::unexpected(diverge(e, fmt::format("cpuid({:#x}, {:#x})",
+                                                  static_cast<uint32_t>(regs->rax),
+                                                  static_cast<uint32_t>(regs->rcx)),
+                                   &*regs));
+  }
+  regs->rax = e.args[2];
+  regs->rbx = e.args[3];
+  regs->rcx = e.args[4];
+  regs->rdx = e.args[5];
+  regs->rip += 2;
+  t.resume_sig = 0;
+  return set_regs(t.real, *regs);
+}
+
 Status ReplaySession::apply(const Event& e) {
   if (!needs_thread(e)) {
     switch (e.type) {
@@ -876,6 +898,8 @@ Status ReplaySession::apply(const Event& e) {
       return on_signal(**t, e);
     case EventType::kRdtsc:
       return on_rdtsc(**t, e);
+    case EventType::kCpuid:
+      return on_cpuid(**t, e);
     case EventType::kRdtscPatch:
       return on_rdtsc_patch(**t, e);
     case EventType::kExec:

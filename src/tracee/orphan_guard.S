@@ -8,6 +8,7 @@
 // handles every rdtsc fault under ptrace and the guard only passes real faults on to the
 // program. If the recorder dies, an rdtsc fault reaches the guard: it turns rdtsc
 // trapping off for that thread and returns, and the instruction runs again, untrapped.
+// A cpuid fault (rewind traps cpuid too, ARCH_SET_CPUID) gets the same.
 //
 // rewind also sets a word to have one rdtsc fault passed on to the program's action, when
 // the program trapped rdtsc itself (PR_SET_TSC) and the fault is its own.
@@ -39,6 +40,8 @@ rwd_orphan_guard_segv:
         movzwl  (%rax), %ecx
         cmpl    $0x310f, %ecx           // rdtsc: 0f 31
         je      .Lenable_tsc
+        cmpl    $0xa20f, %ecx           // cpuid: 0f a2
+        je      .Lenable_cpuid
         cmpl    $0x010f, %ecx           // rdtscp: 0f 01 f9
         jne     .Lpass_on_segv
         cmpb    $0xf9, 2(%rax)
@@ -51,6 +54,12 @@ rwd_orphan_guard_segv:
         movl    $157, %eax              // SYS_prctl
         syscall
         ret                             // to the restorer; rdtsc runs again
+.Lenable_cpuid:
+        movl    $0x1012, %edi           // ARCH_SET_CPUID
+        movl    $1, %esi                // cpuid runs without faulting
+        movl    $158, %eax              // SYS_arch_prctl
+        syscall
+        ret                             // to the restorer; cpuid runs again
 
 rwd_orphan_guard_trap:
         cmpq    $0, .Lstepping(%rip)

@@ -21,7 +21,7 @@ COMPRESSED = 1
 
 SYSCALL, SIGNAL, THREAD_START, THREAD_EXIT, EXEC, EXIT = 1, 2, 3, 4, 5, 6
 SYSCALL_ENTRY, POINT, RDTSC = 7, 8, 9  # format version 2
-RDTSC_PATCH, RDTSC_VALUES = 10, 11  # rdtsc answered inside the target
+RDTSC_PATCH, RDTSC_VALUES, CPUID = 10, 11, 12  # rdtsc answered in the target; cpuid
 
 
 @dataclasses.dataclass
@@ -127,6 +127,8 @@ def decode_events(payload):
                 pos += length
         elif type_ == RDTSC:
             take("<QQIB")  # rip, tsc, tsc_aux, rdtscp
+        elif type_ == CPUID:
+            take("<Q6I")  # rip, leaf, subleaf, eax, ebx, ecx, edx
         elif type_ in (RDTSC_PATCH, RDTSC_VALUES):
             take("<Q")  # rip, or the stub's page
             event.outputs = memlist()

@@ -100,6 +100,9 @@ SUITE = [
     # with signals landing inside the answers (tracee/rdtsc_patch.h).
     Program("replay_rdtsc_stubs",
             r"rdtsc stubs: \d+ rounds of 200000 reads in 3 threads, never back, every wait ended"),
+    # cpuid recorded and replayed, and glibc's lazy binder first run in a signal handler
+    # (its XSAVEC left bytes that depended on ptrace traffic, until rewind hid XSAVEC).
+    Program("replay_cpuid", r"cpuid: \d+ rounds, 5 leaves steady, alarm in Alarm clock"),
     # A program that traps rdtsc itself (PR_SET_TSC) gets its own faults and settings.
     Program("replay_prctl_tsc",
             r"prctl tsc: \d+ rounds, 50 faults while trapped, 0 after, settings read back"),

@@ -790,6 +790,14 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
   // Job control (a stop signal, SIGCONT) is no part of the program's computation, unless
   // the program handles it.
   bool job_control = (is_stop_signal(sig) || sig == SIGCONT) && !handled(sig);
+  if (job_control && !rdtsc_patches_.empty()) {
+    // The thread may wait, stopped, while others run the same rdtsc stub, whose scratch
+    // words they would overwrite: out of it first (no point is recorded for a stop, and
+    // the move changes nothing that replay, running straight through, would see).
+    if (auto regs = get_regs(t.tid)) {
+      settle_in_rdtsc_stub(t.tid, *regs);
+    }
+  }
   if (!fault && !job_control && mode_ == Mode::kRecording) {
     // Ignored (SIGCHLD at its default, say): the kernel discards it as it is delivered,
     // and it is no part of the program's computation. Only a traced thread stops for it;

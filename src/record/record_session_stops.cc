@@ -95,7 +95,11 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
   Thread& t = *it->second;
   t.stopped = true;
   t.at_entry = false;
-  if (tid == owner_) {
+  if (status.ptrace_event() == PTRACE_EVENT_EXEC) {
+    // The old image, its rdtsc stubs with it, is gone (their values were logged at the
+    // execve's entry stop); their addresses may hold the new image's memory.
+    rdtsc_patches_.clear();
+  } else if (tid == owner_) {
     drain_rdtsc_stubs(t);
   }
   if (status.is_syscall_stop() || status.ptrace_event() != 0) {

@@ -20,8 +20,6 @@ namespace {
 
 constexpr size_t kMaxRdtscPatches = 64;
 
-bool is_error(int64_t rc) { return rc < 0 && rc > -4096; }
-
 Status write_word(pid_t pid, uint64_t addr, uint64_t v) {
   return write_memory(pid, addr, std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
 }
@@ -62,29 +60,24 @@ void RecordSession::patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t
   if (!maps) {
     return refuse(maps.error().message);
   }
-  auto home = std::ranges::find_if(*maps, [site](const MapEntry& m) {
-    return m.start <= site && site < m.end;
-  });
   auto vvar = std::ranges::find_if(*maps, [](const MapEntry& m) { return m.path == "[vvar]"; });
-  if (home == maps->end() || vvar == maps->end()) {
-    return refuse("no mapping holds it, or the process has no vvar page");
+  if (vvar == maps->end() || !mem_) {
+    return refuse("the process has no vvar page");
   }
-  if (home->path.empty() || home->path.front() == '[' || home->writable() ||
-      is_system_runtime(home->path)) {
+  auto window = read_code_around(*mem_, *maps, site);
+  if (!window) {
+    return refuse(window.error().message);
+  }
+  const MapEntry& home = *window->home;
+  if (home.path.empty() || home.path.front() == '[' || home.writable() ||
+      is_system_runtime(home.path)) {
     return refuse(fmt::format("it lies in {}, which rewind does not patch",
-                              home->path.empty() ? "anonymous memory" : home->path));
-  }
-  uint64_t code_start = std::max(home->start, site > kScanWindow ? site - kScanWindow : 0);
-  uint64_t code_end = std::min(home->end, site + kScanWindow);
-  std::string code;
-  if (!mem_ || !mem_->read(code_start, code_end - code_start, code) ||
-      code.size() != code_end - code_start) {
-    return refuse("its code cannot be read");
+                              home.path.empty() ? "anonymous memory" : home.path));
   }
   uint64_t clock = vvar->start + cycle_last_offset_;
   uint64_t last = rdtsc_patches_.empty() ? 0 : rdtsc_last_value_;
   for (uint64_t page : page_candidates(*maps, site, RdtscPatch::kSpan)) {
-    auto patch = RdtscPatch::build(code, code_start, site, page, clock, last, aux);
+    auto patch = RdtscPatch::build(window->bytes, window->start, site, page, clock, last, aux);
     if (!patch) {
       return refuse(patch.error().message);
     }

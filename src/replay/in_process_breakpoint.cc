@@ -152,8 +152,6 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
   return image;
 }
 
-bool is_error(int64_t rc) { return rc < 0 && rc > -4096; }
-
 }  // namespace
 
 Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stopped_tid,
@@ -166,25 +164,20 @@ Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stoppe
   if (!maps) {
     return why(maps.error());
   }
-  auto home = std::find_if(maps->begin(), maps->end(),
-                           [addr](const MapEntry& m) { return m.start <= addr && addr < m.end; });
-  if (home == maps->end() || !home->executable()) {
-    return why(Error{"the address is not in an executable mapping"});
-  }
   auto now = get_regs(stopped_tid);
   if (!now) {
     return why(now.error());
   }
-
-  // The code around addr, within its mapping.
-  uint64_t code_start = std::max(home->start, addr > kScanWindow ? addr - kScanWindow : 0);
-  uint64_t code_end = std::min(home->end, addr + kScanWindow);
   TargetMemory mem(pid);
-  std::string code;
-  if (!mem.read(code_start, code_end - code_start, code) ||
-      code.size() != code_end - code_start) {
-    return why(Error{"cannot read the code around it"});
+  auto window = read_code_around(mem, *maps, addr);
+  if (!window) {
+    return why(window.error());
   }
+  if (!window->home->executable()) {
+    return why(Error{"the address is not in an executable mapping"});
+  }
+  const std::string& code = window->bytes;
+  uint64_t code_start = window->start;
   auto displaced = decode_displaced(std::string_view(code).substr(addr - code_start), addr);
   if (!displaced) {
     return why(displaced.error());

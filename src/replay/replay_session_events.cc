@@ -763,22 +763,14 @@ Status ReplaySession::on_rdtsc_patch(Thread& t, const Event& e) {
   // The stub again, from the code as it stands here, to move threads off the bytes it
   // replaces as the recorder did.
   auto maps = read_maps(mem_pid_);
+  auto window = maps ? read_code_around(*mem_, *maps, site.addr)
+                     : Result<CodeWindow>(std::unexpected(maps.error()));
   std::optional<RdtscPatch> rebuilt;
-  if (maps) {
-    auto home = std::ranges::find_if(*maps, [&](const MapEntry& m) {
-      return m.start <= site.addr && site.addr < m.end;
-    });
-    std::string code;
-    if (home != maps->end()) {
-      uint64_t from = std::max(home->start, site.addr > kScanWindow ? site.addr - kScanWindow : 0);
-      uint64_t to = std::min(home->end, site.addr + kScanWindow);
-      if (mem_->read(from, to - from, code) && code.size() == to - from) {
-        if (auto p = RdtscPatch::build(code, from, site.addr, image.addr,
-                                       word(RdtscPatch::kClock), word(RdtscPatch::kLast),
-                                       static_cast<uint32_t>(word(RdtscPatch::kAux)))) {
-          rebuilt.emplace(std::move(*p));
-        }
-      }
+  if (window) {
+    if (auto p = RdtscPatch::build(window->bytes, window->start, site.addr, image.addr,
+                                   word(RdtscPatch::kClock), word(RdtscPatch::kLast),
+                                   static_cast<uint32_t>(word(RdtscPatch::kAux)))) {
+      rebuilt.emplace(std::move(*p));
     }
   }
   if (!rebuilt || rebuilt->site_bytes() != site.bytes) {

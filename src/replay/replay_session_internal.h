@@ -46,7 +46,7 @@ constexpr uint64_t kPassesBeforeInProcess = 100;
 
 inline uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
 
-inline bool is_error(int64_t result) { return result < 0 && result > -4096; }
+using rwd::is_error;
 
 inline bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU || sig == SIGCONT;

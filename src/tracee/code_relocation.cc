@@ -243,6 +243,23 @@ Status check_branches_into(std::string_view code, uint64_t code_start, uint64_t 
 
 // Any `0f 05` in an executable mapping serves as a syscall instruction for injection:
 // the thread is sent straight to it, so it need not start a real instruction there.
+Result<CodeWindow> read_code_around(TargetMemory& mem, const std::vector<MapEntry>& maps,
+                                    uint64_t addr) {
+  auto home = std::find_if(maps.begin(), maps.end(),
+                           [addr](const MapEntry& m) { return m.start <= addr && addr < m.end; });
+  if (home == maps.end()) {
+    return fail("no mapping holds {:#x}", addr);
+  }
+  CodeWindow w;
+  w.home = &*home;
+  w.start = std::max(home->start, addr > kScanWindow ? addr - kScanWindow : 0);
+  uint64_t end = std::min(home->end, addr + kScanWindow);
+  if (!mem.read(w.start, end - w.start, w.bytes) || w.bytes.size() != end - w.start) {
+    return fail("cannot read the code around {:#x}", addr);
+  }
+  return w;
+}
+
 Result<uint64_t> find_syscall_site(TargetMemory& mem, const std::vector<MapEntry>& maps) {
   std::vector<const MapEntry*> order;
   for (const auto& m : maps) {

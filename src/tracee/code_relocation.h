@@ -89,6 +89,16 @@ Status check_branches_into(std::string_view code, uint64_t code_start, uint64_t 
 Status emit_displaced(Code& c, const Displaced& displaced,
                       std::vector<std::pair<uint64_t, uint64_t>>* copies);
 
+// The code around `addr`: up to kScanWindow bytes on either side, within the mapping
+// that holds it, as check_branches_into wants it.
+struct CodeWindow {
+  const MapEntry* home = nullptr;  // the mapping, an element of the maps passed in
+  uint64_t start = 0;
+  std::string bytes;
+};
+Result<CodeWindow> read_code_around(TargetMemory& mem, const std::vector<MapEntry>& maps,
+                                    uint64_t addr);
+
 // Any `0f 05` in an executable mapping (the vDSO first), for injecting syscalls.
 Result<uint64_t> find_syscall_site(TargetMemory& mem, const std::vector<MapEntry>& maps);
 

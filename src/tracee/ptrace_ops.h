@@ -25,6 +25,9 @@
 
 namespace rwd {
 
+// A raw syscall return value that stands for an error (-4095..-1).
+inline bool is_error(int64_t rc) { return rc < 0 && rc > -4096; }
+
 Result<user_regs_struct> get_regs(pid_t tid);
 Status set_regs(pid_t tid, const user_regs_struct& regs);
 

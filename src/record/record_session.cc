@@ -118,11 +118,9 @@ RecordSession::RecordSession(RecordOptions options) : options_(std::move(options
   start_ = std::chrono::steady_clock::now();
   last_flush_ = start_;
   if (options_.in_process_rdtsc) {
-    // Before the target stops: finding the kernel's clock word takes a clock tick.
-    cycle_last_offset_ = find_cycle_last_offset();
-    if (cycle_last_offset_ == 0) {
-      spdlog::debug("no TSC clock word in the vvar page: every rdtsc stays trapped");
-    }
+    // Finding the kernel's clock word takes a clock tick: on the side, while rewind
+    // attaches.
+    cycle_last_probe_ = std::async(std::launch::async, find_cycle_last_offset);
   }
 }
 
@@ -554,8 +552,7 @@ void RecordSession::take_exec_snapshot(Thread& t) {
   vdso_patches_.clear();
   cpuid_trapped_ = false;  // exec turns cpuid faulting off
   rdtsc_patches_.clear();
-  rdtsc_refused_.clear();
-  rdtsc_last_value_ = 0;
+  rdtsc_tried_.clear();
   orphan_guard_.reset();
   injection_site_ = {};
   rseq_in_use_ = false;

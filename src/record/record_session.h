@@ -28,6 +28,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -319,13 +320,13 @@ class RecordSession {
   uint64_t clock_reads_ = 0;  // vDSO clock calls answered at their stub's rdtsc
   // Replay support state.
   std::vector<CodePatch> vdso_patches_;
-  // In-process rdtsc: the stubs, the rdtsc addresses tried, cycle_last's offset in the
-  // vvar page (0: no stubs), the word with the process's last value, and how many
-  // values the stubs handed out.
+  // In-process rdtsc: the stubs (the first one's page holds the process's last value),
+  // the rdtsc addresses tried, cycle_last's offset in the vvar page (0: no stubs; found
+  // on a helper thread while rewind attaches), and how many values the stubs handed out.
   std::vector<RdtscPatch> rdtsc_patches_;
-  std::set<uint64_t> rdtsc_refused_;
+  std::set<uint64_t> rdtsc_tried_;
+  std::future<uint64_t> cycle_last_probe_;
   uint64_t cycle_last_offset_ = 0;
-  uint64_t rdtsc_last_value_ = 0;
   bool rdtsc_patching_off_ = false;  // the program traps rdtsc itself
   uint64_t rdtsc_in_process_ = 0;
   InjectionSite injection_site_;

@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "record/record_session.h"
@@ -39,14 +40,24 @@ bool RecordSession::in_rdtsc_stub(uint64_t rip) const {
 }
 
 void RecordSession::patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t aux) {
-  if (!rdtsc_patches_.empty()) {
-    // The process's last value: a stub never hands out less than a trapped rdtsc did.
-    (void)write_word(pid_, rdtsc_last_value_, tsc);
+  // The word with the process's last value, in the first stub's page (0: none yet).
+  uint64_t last = rdtsc_patches_.empty()
+                      ? 0
+                      : rdtsc_patches_.front().header() + RdtscPatch::kLastValue;
+  if (last != 0) {
+    // A stub never hands out less than a trapped rdtsc did.
+    (void)write_word(pid_, last, tsc);
+  }
+  if (cycle_last_probe_.valid()) {
+    cycle_last_offset_ = cycle_last_probe_.get();
+    if (cycle_last_offset_ == 0) {
+      spdlog::debug("no TSC clock word in the vvar page: every rdtsc stays trapped");
+    }
   }
   if (cycle_last_offset_ == 0 || mode_ != Mode::kRecording || stop_deadline_ ||
       rdtsc_patching_off_ || rdtsc_patches_.size() >= kMaxRdtscPatches ||
       in_rdtsc_stub(site) || trapped_stub_at(vdso_patches_, site) != nullptr ||
-      !rdtsc_refused_.insert(site).second) {
+      !rdtsc_tried_.insert(site).second) {
     return;
   }
   if (std::ranges::any_of(threads_, [](const auto& kv) { return kv.second->program_traps_tsc; }) ||
@@ -75,7 +86,6 @@ void RecordSession::patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t
                               home.path.empty() ? "anonymous memory" : home.path));
   }
   uint64_t clock = vvar->start + cycle_last_offset_;
-  uint64_t last = rdtsc_patches_.empty() ? 0 : rdtsc_last_value_;
   for (uint64_t page : page_candidates(*maps, site, RdtscPatch::kSpan)) {
     auto patch = RdtscPatch::build(window->bytes, window->start, site, page, clock, last, aux);
     if (!patch) {
@@ -103,9 +113,6 @@ void RecordSession::patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t
         (last == 0 && !write_word(pid_, patch->header() + RdtscPatch::kLastValue, tsc)) ||
         !write_memory(pid_, site, patch->site_bytes())) {
       return refuse("its stub could not be written");
-    }
-    if (last == 0) {
-      rdtsc_last_value_ = patch->header() + RdtscPatch::kLastValue;
     }
     // A thread that stands after the rdtsc, on the bytes now replaced (this one does),
     // goes on from their copy.
@@ -136,15 +143,18 @@ void RecordSession::drain_rdtsc_stubs(Thread& t) {
   if (rdtsc_patches_.empty() || mode_ == Mode::kPreExec) {
     return;
   }
-  std::vector<uint64_t> used(rdtsc_patches_.size());
-  std::vector<iovec> local, remote;
-  for (size_t i = 0; i < rdtsc_patches_.size(); ++i) {
-    local.push_back({&used[i], sizeof(uint64_t)});
-    remote.push_back({reinterpret_cast<void*>(rdtsc_patches_[i].header() + RdtscPatch::kNext),
-                      sizeof(uint64_t)});
+  // Every stop of the running thread comes here: one read for all the counts, nothing
+  // allocated.
+  size_t k = rdtsc_patches_.size();
+  std::array<uint64_t, kMaxRdtscPatches> used{};
+  std::array<iovec, kMaxRdtscPatches> remote{};
+  for (size_t i = 0; i < k; ++i) {
+    remote[i] = {reinterpret_cast<void*>(rdtsc_patches_[i].header() + RdtscPatch::kNext),
+                 sizeof(uint64_t)};
   }
-  if (::process_vm_readv(pid_, local.data(), local.size(), remote.data(), remote.size(), 0) !=
-      static_cast<ssize_t>(used.size() * sizeof(uint64_t))) {
+  iovec local{used.data(), k * sizeof(uint64_t)};
+  if (::process_vm_readv(pid_, &local, 1, remote.data(), k, 0) !=
+      static_cast<ssize_t>(k * sizeof(uint64_t))) {
     return;
   }
   for (size_t i = 0; i < rdtsc_patches_.size(); ++i) {

@@ -138,6 +138,18 @@ Status Code::rel32(uint64_t target) {
   return ok();
 }
 
+size_t Code::branch(std::initializer_list<uint8_t> opcode) {
+  emit(opcode);
+  size_t at = bytes_.size();
+  emit32(0);
+  return at;
+}
+
+void Code::bind(size_t rel32_at, uint64_t target) {
+  auto rel = static_cast<int32_t>(static_cast<int64_t>(target - (base_ + rel32_at + 4)));
+  std::memcpy(bytes_.data() + rel32_at, &rel, 4);
+}
+
 void Code::jne_forward() {
   emit({0x0f, 0x85});
   fixups_.push_back(bytes_.size());

@@ -49,6 +49,10 @@ class Code {
   // A rel32 to `target`, measured from the end of an instruction whose rel32 is its
   // last four bytes.
   Status rel32(uint64_t target);
+  // A rel32 branch (e9 jmp, or a two-byte 0f 8x jcc) whose target is bound later by
+  // bind(); returns where its rel32 sits.
+  size_t branch(std::initializer_list<uint8_t> opcode);
+  void bind(size_t rel32_at, uint64_t target);
   // jne with a target bound later by bind_jne_here().
   void jne_forward();
   void bind_jne_here();

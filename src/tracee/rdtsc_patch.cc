@@ -50,30 +50,18 @@ class Stub {
     c_.emit({0x8b, static_cast<uint8_t>((reg << 3) | 0x05)});
     note(c_.rel32(target));
   }
-  // A rel32 branch (jmp e9, or 0f xx) to a label bound later.
-  size_t branch(std::initializer_list<uint8_t> opcode) {
-    c_.emit(opcode);
-    size_t at = c_.bytes().size();
-    c_.emit32(0);
-    return at;
-  }
-  void bind(size_t at, uint64_t target) { targets_.emplace_back(at, target); }
+  size_t branch(std::initializer_list<uint8_t> opcode) { return c_.branch(opcode); }
+  void bind(size_t at, uint64_t target) { c_.bind(at, target); }
   void restore_flags() {
     rip64(0x8b, kRax, slot(RdtscPatch::kFlags));
     c_.emit({0x04, 0x7f});  // add al, 0x7f: OF
     c_.emit({0x9e});        // sahf: SF ZF AF PF CF
   }
   Result<std::string> finish() {
-    std::string out = c_.bytes();
-    for (auto [at, target] : targets_) {
-      int64_t rel = static_cast<int64_t>(target - (page_ + at + 4));
-      auto r = static_cast<int32_t>(rel);
-      std::memcpy(out.data() + at, &r, 4);
-    }
     if (!status_) {
       return std::unexpected(status_.error());
     }
-    return out;
+    return c_.bytes();
   }
 
  private:
@@ -85,7 +73,6 @@ class Stub {
   Code c_;
   uint64_t page_;
   Status status_ = ok();
-  std::vector<std::pair<size_t, uint64_t>> targets_;
 };
 
 }  // namespace

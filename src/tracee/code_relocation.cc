@@ -170,6 +170,49 @@ Status Code::cmp_reg_rip(uint8_t reg, uint64_t slot) {
   return rel32(slot);
 }
 
+void SlotCode::note(const Status& s) {
+  if (!s && status_) {
+    status_ = s;
+  }
+}
+
+void SlotCode::rip64(uint8_t op, uint8_t reg, uint64_t target) {
+  c_.emit({0x48, op, static_cast<uint8_t>((reg << 3) | 0x05)});
+  note(c_.rel32(target));
+}
+
+void SlotCode::load32(uint8_t reg, uint64_t target) {
+  c_.emit({0x8b, static_cast<uint8_t>((reg << 3) | 0x05)});
+  note(c_.rel32(target));
+}
+
+void SlotCode::save_flags(uint64_t flags) {
+  c_.emit({0x9f});              // lahf
+  c_.emit({0x0f, 0x90, 0xc0});  // seto al
+  rip64(0x89, 0, slot(flags));
+}
+
+void SlotCode::restore_flags(uint64_t flags) {
+  rip64(0x8b, 0, slot(flags));
+  c_.emit({0x04, 0x7f});  // add al, 0x7f: OF
+  c_.emit({0x9e});        // sahf: SF ZF AF PF CF
+}
+
+Result<std::string> SlotCode::finish() {
+  if (!status_) {
+    return std::unexpected(status_.error());
+  }
+  return c_.bytes();
+}
+
+uint64_t restored_flags(uint64_t eflags, uint64_t image) {
+  constexpr uint64_t kArithFlags = 0xd5;  // SF ZF AF PF CF, as lahf/sahf move them
+  constexpr uint64_t kOverflowFlag = 0x800;
+  uint64_t ah = (image >> 8) & 0xff;
+  return (eflags & ~(kArithFlags | kOverflowFlag)) | (ah & kArithFlags) |
+         ((image & 0xff) != 0 ? kOverflowFlag : 0);
+}
+
 Result<Displaced> decode_displaced(std::string_view code, uint64_t addr, size_t min_len) {
   auto opened = Disassembler::open();
   if (!opened) {

@@ -65,6 +65,38 @@ class Code {
   std::vector<size_t> fixups_;
 };
 
+// Code for a stub page whose data words sit at `slots` in the same page, addressed
+// rip-relative (the rdtsc and clock stubs). The first rel32 that does not fit is kept
+// and returned by finish().
+class SlotCode {
+ public:
+  SlotCode(uint64_t page, uint64_t slots) : c_(page), slots_(slots) {}
+  Code& code() { return c_; }
+  uint64_t here() const { return c_.here(); }
+  uint64_t slot(uint64_t off) const { return slots_ + off; }
+
+  // op r64, [rip + target]: 89 store, 8b load, 3b cmp, 8d lea (rax..rdi only).
+  void rip64(uint8_t op, uint8_t reg, uint64_t target);
+  // mov r32, [rip + target]
+  void load32(uint8_t reg, uint64_t target);
+  size_t branch(std::initializer_list<uint8_t> opcode) { return c_.branch(opcode); }
+  void bind(size_t at, uint64_t target) { c_.bind(at, target); }
+  // lahf; seto al; mov [rip + slot(flags)], rax: the arithmetic flags and OF, kept.
+  void save_flags(uint64_t flags);
+  // The flags save_flags kept, back (rax is lost).
+  void restore_flags(uint64_t flags);
+  Result<std::string> finish();
+
+ private:
+  void note(const Status& s);
+  Code c_;
+  uint64_t slots_;
+  Status status_ = ok();
+};
+
+// Restores, in a flags register image, what SlotCode::save_flags kept in `image`.
+uint64_t restored_flags(uint64_t eflags, uint64_t image);
+
 // The instructions a patch displaces, decoded.
 struct Displaced {
   struct Insn {

@@ -21,9 +21,6 @@ constexpr uint8_t kRcx = 1;
 constexpr uint8_t kRdx = 2;
 constexpr std::string_view kRdtsc("\x0f\x31", 2);
 constexpr std::string_view kRdtscp("\x0f\x01\xf9", 3);
-constexpr uint64_t kArithFlags = 0xd5;  // SF ZF AF PF CF, as lahf/sahf move them
-constexpr uint64_t kOverflowFlag = 0x800;
-
 uint64_t word_at(std::string_view header, uint64_t off) {
   uint64_t v = 0;
   if (off + 8 <= header.size()) {
@@ -31,49 +28,6 @@ uint64_t word_at(std::string_view header, uint64_t off) {
   }
   return v;
 }
-
-// Instructions with a [rip + disp32] operand, as the stub uses them.
-class Stub {
- public:
-  explicit Stub(uint64_t page) : c_(page), page_(page) {}
-  Code& code() { return c_; }
-  uint64_t here() const { return c_.here(); }
-  uint64_t slot(uint64_t off) const { return page_ + RdtscPatch::kHeader + off; }
-
-  // op r64, [rip + slot]: 89 store, 8b load, 3b cmp, 8d lea.
-  void rip64(uint8_t op, uint8_t reg, uint64_t target) {
-    c_.emit({0x48, op, static_cast<uint8_t>((reg << 3) | 0x05)});
-    note(c_.rel32(target));
-  }
-  // mov r32, [rip + target]
-  void load32(uint8_t reg, uint64_t target) {
-    c_.emit({0x8b, static_cast<uint8_t>((reg << 3) | 0x05)});
-    note(c_.rel32(target));
-  }
-  size_t branch(std::initializer_list<uint8_t> opcode) { return c_.branch(opcode); }
-  void bind(size_t at, uint64_t target) { c_.bind(at, target); }
-  void restore_flags() {
-    rip64(0x8b, kRax, slot(RdtscPatch::kFlags));
-    c_.emit({0x04, 0x7f});  // add al, 0x7f: OF
-    c_.emit({0x9e});        // sahf: SF ZF AF PF CF
-  }
-  Result<std::string> finish() {
-    if (!status_) {
-      return std::unexpected(status_.error());
-    }
-    return c_.bytes();
-  }
-
- private:
-  void note(const Status& s) {
-    if (!s && status_) {
-      status_ = s;
-    }
-  }
-  Code c_;
-  uint64_t page_;
-  Status status_ = ok();
-};
 
 }  // namespace
 
@@ -106,7 +60,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   p.rdtscp_ = rdtscp;
   p.aux_ = aux;
   p.original_ = std::string(code.substr(site - code_start, len));
-  Stub s(page);
+  SlotCode s(page, page + kHeader);
   auto next = s.slot(kNext);
   auto value = s.slot(kValue);
   // Entry: save what the stub changes, claim a slot or fall back.
@@ -114,9 +68,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   p.after_rax_save_ = s.here();
   s.rip64(0x89, kRdx, s.slot(kSavedRdx));
   p.after_rdx_save_ = s.here();
-  s.code().emit({0x9f});              // lahf
-  s.code().emit({0x0f, 0x90, 0xc0});  // seto al
-  s.rip64(0x89, kRax, s.slot(kFlags));
+  s.save_flags(kFlags);
   p.after_flags_save_ = s.here();
   s.rip64(0x8b, kRax, next);
   s.rip64(0x3b, kRax, s.slot(kLimit));
@@ -155,7 +107,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   s.code().emit({0x48, 0x83, 0xc0, 0x01});  // add rax, 1
   p.commit_ = s.here();
   s.rip64(0x89, kRax, next);
-  s.restore_flags();
+  s.restore_flags(kFlags);
   s.load32(kRax, value);
   s.load32(kRdx, value + 4);
   if (rdtscp) {
@@ -170,7 +122,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
   // Fallback: the real rdtsc, trapped while rewind records or replays.
   p.fallback_ = s.here();
   s.bind(to_fallback, p.fallback_);
-  s.restore_flags();
+  s.restore_flags(kFlags);
   p.fallback_rdtsc_ = s.here();
   s.code().emit(insn);
   size_t fallback_back = s.branch({0xe9});
@@ -204,12 +156,7 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
 
 bool RdtscPatch::settle(user_regs_struct& regs, std::string_view header) const {
   uint64_t rip = regs.rip;
-  auto restore_flags = [&] {
-    uint64_t image = word_at(header, kFlags);
-    uint64_t ah = (image >> 8) & 0xff;
-    regs.eflags = (regs.eflags & ~(kArithFlags | kOverflowFlag)) | (ah & kArithFlags) |
-                  ((image & 0xff) != 0 ? kOverflowFlag : 0);
-  };
+  auto restore_flags = [&] { regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags)); };
   bool before_commit = rip >= page_ && rip <= commit_;
   bool in_fallback = rip >= fallback_ && rip <= fallback_rdtsc_;
   if (before_commit || in_fallback) {

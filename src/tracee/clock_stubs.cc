@@ -1,0 +1,238 @@
+#include "tracee/clock_stubs.h"
+
+#include <sys/syscall.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "tracee/code_relocation.h"
+
+namespace rwd {
+
+namespace {
+
+constexpr uint8_t kRax = 0;
+constexpr uint8_t kRcx = 1;
+constexpr uint8_t kRdx = 2;
+constexpr uint64_t kPlainLen = 8;      // mov $NR, %eax; syscall; ret
+constexpr uint64_t kPlainSyscall = 5;  // where its syscall is
+constexpr uint32_t kKeptClocks = 0xf3; // ids 0 1 4 5 6 7: not the CPU-time clocks
+
+uint64_t word_at(std::string_view header, uint64_t off) {
+  uint64_t v = 0;
+  if (off + 8 <= header.size()) {
+    std::memcpy(&v, header.data() + off, 8);
+  }
+  return v;
+}
+
+void emit_u32(Code& c, uint8_t opcode, uint32_t imm) {
+  c.emit({opcode});
+  c.emit32(imm);
+}
+
+}  // namespace
+
+Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint64_t page) {
+  ClockStubs out;
+  out.page_ = page;
+  SlotCode s(page, page + kHeader);
+  auto slot = [&s](uint64_t off) { return s.slot(off); };
+  for (const auto& p : patches) {
+    if (p.sysno != SYS_clock_gettime && p.sysno != SYS_gettimeofday && p.sysno != SYS_time) {
+      continue;
+    }
+    if (p.trapped || p.replacement.size() != kPlainLen || p.syscall_at != p.addr + kPlainSyscall) {
+      return fail("the vDSO's {} is not a plain syscall stub", p.symbol);
+    }
+    if (std::ranges::any_of(out.stubs_, [&p](const Stub& st) { return st.site == p.addr; })) {
+      continue;  // an alias of one already done
+    }
+    Stub st;
+    st.site = p.addr;
+    st.entry = s.here();
+    s.rip64(0x89, kRax, slot(kSavedRax));
+    st.after_rax = s.here();
+    s.rip64(0x89, kRcx, slot(kSavedRcx));
+    st.after_rcx = s.here();
+    s.rip64(0x89, kRdx, slot(kSavedRdx));
+    st.after_rdx = s.here();
+    s.save_flags(kFlags);
+    st.after_flags = s.here();
+    // The clock, in ecx, or the way out.
+    std::vector<size_t> to_fallback;
+    if (p.sysno == SYS_clock_gettime) {
+      s.code().emit({0x83, 0xff, kClocks - 1});  // cmp edi, 7
+      to_fallback.push_back(s.branch({0x0f, 0x87}));  // ja
+      s.code().emit({0x89, 0xf9});                    // mov ecx, edi
+      emit_u32(s.code(), 0xb8, 1);                    // mov eax, 1
+      s.code().emit({0xd3, 0xe0});                    // shl eax, cl
+      emit_u32(s.code(), 0xa9, kKeptClocks);          // test eax, imm32
+      to_fallback.push_back(s.branch({0x0f, 0x84}));  // je
+    } else {
+      if (p.sysno == SYS_gettimeofday) {
+        s.code().emit({0x48, 0x85, 0xf6});              // test rsi, rsi: a timezone
+        to_fallback.push_back(s.branch({0x0f, 0x85}));  // jne
+      }
+      s.code().emit({0x31, 0xc9});  // xor ecx, ecx: CLOCK_REALTIME
+    }
+    // Claim a slot: rax = next.
+    s.rip64(0x8b, kRax, slot(kNext));
+    s.rip64(0x3b, kRax, slot(kLimit));
+    to_fallback.push_back(s.branch({0x0f, 0x83}));  // jae: ring full, or off
+    s.code().emit({0x48, 0x83, 0x3d});             // cmp qword [rip + mode], 0
+    s.code().emit32(static_cast<int64_t>(slot(kMode) - (s.here() + 5)));
+    s.code().emit({0x00});
+    size_t to_replay = s.branch({0x0f, 0x85});  // jne
+    // Record: value = max(now[c], last[c] + 1); last[c] = value; ring[next] = value.
+    s.rip64(0x8d, kRdx, slot(kLast));
+    s.code().emit({0x48, 0x8b, 0x04, 0xca});  // mov rax, [rdx + rcx*8]
+    s.code().emit({0x48, 0x83, 0xc0, 0x01});  // add rax, 1
+    s.rip64(0x8d, kRdx, slot(kNow));
+    s.code().emit({0x48, 0x3b, 0x04, 0xca});  // cmp rax, [rdx + rcx*8]
+    size_t keep = s.branch({0x0f, 0x83});     // jae: last + 1 is ahead
+    s.code().emit({0x48, 0x8b, 0x04, 0xca});  // mov rax, [rdx + rcx*8]
+    s.bind(keep, s.here());
+    s.rip64(0x8d, kRdx, slot(kLast));
+    s.code().emit({0x48, 0x89, 0x04, 0xca});  // mov [rdx + rcx*8], rax
+    s.rip64(0x89, kRax, slot(kValue));
+    s.rip64(0x8b, kRax, slot(kNext));
+    s.rip64(0x8d, kRdx, page + kRing);
+    s.rip64(0x8b, kRcx, slot(kValue));
+    s.code().emit({0x48, 0x89, 0x0c, 0xc2});  // mov [rdx + rax*8], rcx
+    size_t record_to_out = s.branch({0xe9});
+    // Replay: value = ring[next].
+    s.bind(to_replay, s.here());
+    s.rip64(0x8d, kRdx, page + kRing);
+    s.code().emit({0x48, 0x8b, 0x04, 0xc2});  // mov rax, [rdx + rax*8]
+    s.rip64(0x89, kRax, slot(kValue));
+    // The call's outputs from the value, and its result in rax.
+    s.bind(record_to_out, s.here());
+    s.rip64(0x8b, kRax, slot(kValue));
+    s.code().emit({0x31, 0xd2});              // xor edx, edx
+    if (p.sysno == SYS_gettimeofday) {
+      emit_u32(s.code(), 0xb9, 1000);         // mov ecx, 1000
+      s.code().emit({0x48, 0xf7, 0xf1});      // div rcx: microseconds
+      s.code().emit({0x31, 0xd2});            // xor edx, edx
+      emit_u32(s.code(), 0xb9, 1000000);      // mov ecx, 1000000
+    } else {
+      emit_u32(s.code(), 0xb9, 1000000000);   // mov ecx, 1000000000
+    }
+    s.code().emit({0x48, 0xf7, 0xf1});        // div rcx: rax seconds, rdx the rest
+    if (p.sysno == SYS_clock_gettime) {
+      s.code().emit({0x48, 0x89, 0x06});        // mov [rsi], rax
+      s.code().emit({0x48, 0x89, 0x56, 0x08});  // mov [rsi + 8], rdx
+      s.code().emit({0x31, 0xc0});              // xor eax, eax
+    } else {
+      s.code().emit({0x48, 0x85, 0xff});        // test rdi, rdi
+      size_t no_output = s.branch({0x0f, 0x84});  // je
+      s.code().emit({0x48, 0x89, 0x07});        // mov [rdi], rax
+      if (p.sysno == SYS_gettimeofday) {
+        s.code().emit({0x48, 0x89, 0x57, 0x08});  // mov [rdi + 8], rdx
+      }
+      s.bind(no_output, s.here());
+      if (p.sysno == SYS_gettimeofday) {
+        s.code().emit({0x31, 0xc0});  // xor eax, eax
+      }
+    }
+    s.rip64(0x89, kRax, slot(kResult));
+    s.rip64(0x8b, kRcx, slot(kSavedRcx));
+    s.rip64(0x8b, kRdx, slot(kSavedRdx));
+    s.restore_flags(kFlags);
+    // Commit: one store (lea and mov leave the flags alone).
+    s.rip64(0x8b, kRax, slot(kNext));
+    s.code().emit({0x48, 0x8d, 0x40, 0x01});  // lea rax, [rax + 1]
+    st.commit = s.here();
+    s.rip64(0x89, kRax, slot(kNext));
+    s.rip64(0x8b, kRax, slot(kResult));
+    s.code().emit({0xc3});  // ret
+    // The way out: the plain stub's syscall, with the caller's registers.
+    st.fallback = s.here();
+    for (size_t at : to_fallback) {
+      s.bind(at, st.fallback);
+    }
+    s.rip64(0x8b, kRcx, slot(kSavedRcx));
+    s.rip64(0x8b, kRdx, slot(kSavedRdx));
+    s.restore_flags(kFlags);
+    emit_u32(s.code(), 0xb8, static_cast<uint32_t>(p.sysno));  // mov eax, NR
+    s.bind(s.branch({0xe9}), p.syscall_at);
+    st.end = s.here();
+
+    Site site;
+    site.addr = p.addr;
+    site.plain = p.replacement.substr(0, kJmpLen);
+    site.bytes.assign(1, '\xe9');
+    auto rel = static_cast<int64_t>(st.entry) - static_cast<int64_t>(p.addr + kJmpLen);
+    if (!fits_rel32(rel)) {
+      return fail("the clock stubs' page at {:#x} is out of reach of the vDSO's {}", page,
+                  p.symbol);
+    }
+    auto rel32 = static_cast<int32_t>(rel);
+    site.bytes.append(reinterpret_cast<const char*>(&rel32), 4);
+    out.sites_.push_back(std::move(site));
+    out.stubs_.push_back(st);
+  }
+  if (out.stubs_.empty()) {
+    return fail("the vDSO has none of clock_gettime, gettimeofday and time");
+  }
+  auto bytes = s.finish();
+  if (!bytes) {
+    return std::unexpected(bytes.error());
+  }
+  if (bytes->size() > kHeader) {
+    return fail("the clock stubs do not fit their page");
+  }
+  out.image_ = std::move(*bytes);
+  out.image_.resize(kHeader, '\xcc');  // stray jumps into the page trap
+  std::string header(kHeaderSize, '\0');
+  uint64_t limit = kSlots;
+  std::memcpy(header.data() + kLimit, &limit, 8);
+  out.image_ += header;
+  return out;
+}
+
+std::array<uint64_t, ClockStubs::kClocks> ClockStubs::now() {
+  std::array<uint64_t, kClocks> out{};
+  for (int id = 0; id < kClocks; ++id) {
+    timespec ts{};
+    if (((kKeptClocks >> id) & 1) != 0 && ::clock_gettime(id, &ts) == 0) {
+      out[id] = static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+    }
+  }
+  return out;
+}
+
+bool ClockStubs::settle(user_regs_struct& regs, std::string_view header,
+                        uint64_t return_to) const {
+  uint64_t rip = regs.rip;
+  for (const Stub& st : stubs_) {
+    bool before_commit = rip >= st.entry && rip <= st.commit;
+    bool in_fallback = rip >= st.fallback && rip < st.end;
+    if (before_commit || in_fallback) {
+      if (rip >= st.after_rax) {  // the way out is past every save
+        regs.rax = word_at(header, kSavedRax);
+      }
+      if (rip >= st.after_rcx) {
+        regs.rcx = word_at(header, kSavedRcx);
+      }
+      if (rip >= st.after_rdx) {
+        regs.rdx = word_at(header, kSavedRdx);
+      }
+      if (rip >= st.after_flags) {
+        regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags));
+      }
+      regs.rip = st.site;
+      return true;
+    }
+    if (rip > st.commit && rip < st.fallback) {
+      regs.rax = word_at(header, kResult);
+      regs.rip = return_to;
+      regs.rsp += 8;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace rwd

@@ -28,6 +28,10 @@ std::string_view event_type_name(EventType t) {
       return "rdtsc-values";
     case EventType::kCpuid:
       return "cpuid";
+    case EventType::kClockPatch:
+      return "clock-patch";
+    case EventType::kClockValues:
+      return "clock-values";
   }
   return "unknown";
 }
@@ -199,6 +203,8 @@ void encode_event(const Event& e, std::string& out) {
       break;
     case EventType::kRdtscPatch:
     case EventType::kRdtscValues:
+    case EventType::kClockPatch:
+    case EventType::kClockValues:
       put_u64(out, static_cast<uint64_t>(e.value));
       put_memory_list(out, e.outputs);
       break;
@@ -239,7 +245,7 @@ Result<Event> decode_event(ByteReader& in) {
   if (!type || !tid || !time) {
     return fail("truncated event header at byte {}", in.position());
   }
-  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kCpuid)) {
+  if (*type < 1 || *type > static_cast<uint8_t>(EventType::kClockValues)) {
     return fail("unknown event type {} at byte {}", *type, in.position());
   }
   e.type = static_cast<EventType>(*type);
@@ -349,7 +355,9 @@ Result<Event> decode_event(ByteReader& in) {
       break;
     }
     case EventType::kRdtscPatch:
-    case EventType::kRdtscValues: {
+    case EventType::kRdtscValues:
+    case EventType::kClockPatch:
+    case EventType::kClockValues: {
       auto v = in.u64();
       if (!v) {
         return std::unexpected(v.error());

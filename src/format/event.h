@@ -41,6 +41,12 @@ enum class EventType : uint8_t {
                       // last such event: `outputs[0]`, at the page's ring
   kCpuid = 12,        // the thread executed cpuid at `value` (rip): leaf and subleaf in
                       // args[0..1], eax ebx ecx edx as answered in args[2..5]
+  // In-process clock reads (tracee/clock_stubs.h).
+  kClockPatch = 13,   // the vDSO clock functions now jump into stubs in the page at
+                      // `value`: `outputs` are the page's first bytes, then each
+                      // function's new first bytes
+  kClockValues = 14,  // the values (nanoseconds) the clock stubs in the page at `value`
+                      // handed out since the last such event: `outputs[0]`, at the ring
 };
 
 // Why a thread was stopped at a kPoint.

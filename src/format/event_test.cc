@@ -61,6 +61,16 @@ TEST(Event, ReplayEventsRoundTrip) {
   cpuid.value = 0x401234;
   cpuid.args = {0xd, 1, 0xf, 0x340, 0, 0};
   EXPECT_EQ(round_trip(cpuid), cpuid);
+
+  Event clocks;
+  clocks.type = EventType::kClockPatch;
+  clocks.tid = 9;
+  clocks.value = 0x7ff000;
+  clocks.outputs = {{0x7ff000, std::string(3072, '\xcc')}, {0x7fff0a00, "\xe9\x01\x02\x03\x04"}};
+  EXPECT_EQ(round_trip(clocks), clocks);
+  clocks.type = EventType::kClockValues;
+  clocks.outputs = {{0x800000, std::string(24, '\x01')}};
+  EXPECT_EQ(round_trip(clocks), clocks);
 }
 
 TEST(Event, HostilePointsFailCleanly) {

@@ -530,6 +530,22 @@ std::string_view restart_text(int64_t err) {
   }
 }
 
+// "clock values handed out in process: 3 (12.000000001 .. 12.004000000)": how many,
+// and the first and last, in seconds.
+std::string clock_values_text(const Event& e) {
+  std::string_view ring = e.outputs.empty() ? std::string_view() : e.outputs[0].bytes;
+  size_t n = ring.size() / 8;
+  if (n == 0) {
+    return "clock values handed out in process: 0";
+  }
+  auto at = [ring](size_t i) {
+    uint64_t v = 0;
+    std::memcpy(&v, ring.data() + 8 * i, 8);
+    return fmt::format("{}.{:09}", v / 1000000000, v % 1000000000);
+  };
+  return fmt::format("clock values handed out in process: {} ({} .. {})", n, at(0), at(n - 1));
+}
+
 }  // namespace
 
 std::string quote_bytes(std::string_view bytes, bool truncated) {
@@ -695,6 +711,11 @@ std::string format_event(const Event& e) {
       return fmt::format("rdtsc values of the stub at {}: {}",
                          pointer(static_cast<uint64_t>(e.value)),
                          e.outputs.empty() ? 0 : e.outputs[0].bytes.size() / 8);
+    case EventType::kClockPatch:
+      return fmt::format("--- vDSO clock reads answered in process from now on (stubs at {}) ---",
+                         pointer(static_cast<uint64_t>(e.value)));
+    case EventType::kClockValues:
+      return clock_values_text(e);
   }
   return fmt::format("<event type {}>", static_cast<int>(e.type));
 }
@@ -784,8 +805,12 @@ nlohmann::json event_to_json(const Event& e) {
       j["answer"] = {e.args[2], e.args[3], e.args[4], e.args[5]};
       break;
     case EventType::kRdtscValues:
+    case EventType::kClockValues:
       j["stub"] = e.value;
       j["count"] = e.outputs.empty() ? 0 : e.outputs[0].bytes.size() / 8;
+      break;
+    case EventType::kClockPatch:
+      j["stub"] = e.value;
       break;
   }
   j["text"] = format_event(e);

@@ -553,6 +553,9 @@ void RecordSession::take_exec_snapshot(Thread& t) {
   cpuid_trapped_ = false;  // exec turns cpuid faulting off
   rdtsc_patches_.clear();
   rdtsc_tried_.clear();
+  clock_feed_.stop();
+  clock_stubs_.reset();
+  clock_stubs_tried_ = false;
   orphan_guard_.reset();
   injection_site_ = {};
   rseq_in_use_ = false;
@@ -877,12 +880,13 @@ void RecordSession::finish(const std::string& reason) {
     // Where the running thread was stopped, so that replay ends at the same place.
     Thread& o = *threads_[owner_];
     if (o.stopped) {
-      drain_rdtsc_stubs(o);
+      drain_stubs(o);
     }
     if (o.stopped && !o.in_syscall && !o.preempt_skip && !o.exiting) {
       record_point(o, PointReason::kPreempt, nullptr);
     }
   }
+  clock_feed_.stop();
   if (!core_written_ && !process_gone_) {
     capture_final_core(reason.c_str(), nullptr);
   }
@@ -921,6 +925,8 @@ void RecordSession::finish(const std::string& reason) {
         {"cpuid", cpuid_count_},
         {"rdtsc_stubs", rdtsc_patches_.size()},
         {"rdtsc_in_process", rdtsc_in_process_},
+        {"clock_stubs", clock_stubs_.has_value()},
+        {"clocks_in_process", clocks_in_process_},
         {"clock_reads_answered", clock_reads_},
         {"waits_restarted", waits_restarted_}}},
   };
@@ -978,6 +984,11 @@ Result<RecordResult> RecordSession::run() {
     if (g_stop_requested.load() || time_up) {
       if (!stop_deadline_) {
         stop_deadline_ = now + std::chrono::seconds(1);
+        // The stubs hand out no more: the running thread's next rdtsc or clock read
+        // stops it, at a place replay finds by its event rather than by comparing
+        // registers in a loop whose passes may look alike.
+        turn_off_rdtsc_stubs(pid_, false);
+        turn_off_clock_stubs(pid_, false);
       }
       bool owner_in_user = owner_ != 0 && !owner_in_syscall_ && threads_.count(owner_) &&
                            !threads_[owner_]->stopped;

@@ -43,6 +43,7 @@
 #include "format/recording_writer.h"
 #include "record/file_collector.h"
 #include "record/shared_memory_watch.h"
+#include "tracee/clock_stubs.h"
 #include "tracee/orphan_guard.h"
 #include "tracee/proc_info.h"
 #include "tracee/rdtsc_patch.h"
@@ -69,6 +70,10 @@ struct RecordOptions {
   // An rdtsc that has trapped once is answered inside the target from then on
   // (tracee/rdtsc_patch.h): no ptrace stop, values at the kernel's clock-update pace.
   bool in_process_rdtsc = true;
+  // Once the process has read a clock through the vDSO, its clock_gettime,
+  // gettimeofday and time are answered inside the target (tracee/clock_stubs.h): no
+  // ptrace stop, values as fresh as the process's last stop.
+  bool in_process_clocks = true;
 };
 
 struct RecordResult {
@@ -209,11 +214,13 @@ class RecordSession {
   std::optional<Event> answer_clock_call(Thread& t, user_regs_struct& regs,
                                          const CodePatch& stub);
   void use_trapped_clock_stubs(std::string_view image, uint64_t base);
-  // In-process rdtsc (record_session_rdtsc.cc).
+  // In-process rdtsc and clock reads (record_session_stubs.cc).
   void patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t aux);
-  void drain_rdtsc_stubs(Thread& t);
-  void settle_in_rdtsc_stub(pid_t tid, user_regs_struct& regs);
+  void install_clock_stubs(Thread& t, const Event& e);
+  void drain_stubs(Thread& t);
+  void settle_in_stub(pid_t tid, user_regs_struct& regs);
   void turn_off_rdtsc_stubs(pid_t pid, bool restore_code);
+  void turn_off_clock_stubs(pid_t pid, bool restore_code);
   bool in_rdtsc_stub(uint64_t rip) const;
   void undo_forced_segv(Thread& t);
   void note_signal_mask(Thread& t);
@@ -329,6 +336,12 @@ class RecordSession {
   uint64_t cycle_last_offset_ = 0;
   bool rdtsc_patching_off_ = false;  // the program traps rdtsc itself
   uint64_t rdtsc_in_process_ = 0;
+  // In-process clock reads (tracee/clock_stubs.h): the stubs once installed, whether
+  // they were tried in this image, and how many values they handed out.
+  std::optional<ClockStubs> clock_stubs_;
+  ClockTableFeed clock_feed_;
+  bool clock_stubs_tried_ = false;
+  uint64_t clocks_in_process_ = 0;
   InjectionSite injection_site_;
   bool tsc_trapped_ = false;
   // cpuid faults in every thread (ARCH_SET_CPUID), and rewind records its answers.

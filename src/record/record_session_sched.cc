@@ -221,7 +221,7 @@ void RecordSession::record_point(Thread& t, PointReason reason, const siginfo_t*
   } else {
     return;
   }
-  settle_in_rdtsc_stub(t.tid, r);
+  settle_in_stub(t.tid, r);
   Event e;
   e.type = EventType::kPoint;
   e.tid = static_cast<uint32_t>(t.tid);
@@ -1202,6 +1202,16 @@ void RecordSession::remove_orphan_guard() {
 
 void RecordSession::undo_replay_support() {
   turn_off_rdtsc_stubs(pid_, true);
+  if (clock_stubs_) {
+    // A thread in a clock stub could leave it for the vDSO's plain stub, which is about
+    // to become the original code again: to the function's entry or its caller first.
+    for (auto& [tid, t] : threads_) {
+      if (auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"))) {
+        settle_in_stub(tid, *regs);
+      }
+    }
+    turn_off_clock_stubs(pid_, true);
+  }
   if (vdso_patches_.empty()) {
     return;
   }

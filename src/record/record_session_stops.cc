@@ -99,8 +99,11 @@ void RecordSession::process_stop(pid_t tid, WaitStatus status) {
     // The old image, its rdtsc stubs with it, is gone (their values were logged at the
     // execve's entry stop); their addresses may hold the new image's memory.
     rdtsc_patches_.clear();
+    clock_feed_.stop();
+    clock_stubs_.reset();
+    clock_stubs_tried_ = false;
   } else if (tid == owner_) {
-    drain_rdtsc_stubs(t);
+    drain_stubs(t);
   }
   if (status.is_syscall_stop() || status.ptrace_event() != 0) {
     t.delivering.reset();
@@ -173,6 +176,9 @@ void RecordSession::on_syscall_stop(Thread& t) {
       (void)skip_syscall(t.tid);
     }
     on_program_tsc_entry(t, e);
+    if (e.sysno == SYS_execve || e.sysno == SYS_execveat) {
+      clock_feed_.stop();  // the stubs' page may be the new image's memory next
+    }
     t.kills_group = kill_of_own_group(e);
     if (t.kills_group != 0 && !skip_syscall(t.tid)) {
       t.kills_group = 0;  // not skipped: the kernel sends it
@@ -313,6 +319,10 @@ void RecordSession::on_syscall_stop(Thread& t) {
     }
   }
   record(e);
+  if ((e.sysno == SYS_execve || e.sysno == SYS_execveat) && e.result < 0 && clock_stubs_) {
+    clock_feed_.start(pid_, clock_stubs_->header());  // the same image goes on
+  }
+  install_clock_stubs(t, e);
   if (e.sysno == SYS_sched_yield && t.tid == owner_ && !run_queue_.empty()) {
     // It asked to let the others run. Those whose stops had not reached rewind yet as it
     // entered (on another CPU, say) are waiting now: they go first.
@@ -799,7 +809,7 @@ void RecordSession::on_signal_stop(Thread& t, int sig) {
     // words they would overwrite: out of it first (no point is recorded for a stop, and
     // the move changes nothing that replay, running straight through, would see).
     if (auto regs = get_regs(t.tid)) {
-      settle_in_rdtsc_stub(t.tid, *regs);
+      settle_in_stub(t.tid, *regs);
     }
   }
   if (!fault && !job_control && mode_ == Mode::kRecording) {
@@ -893,6 +903,7 @@ void RecordSession::release_child_process(pid_t child, bool own_memory,
   }
   if (own_memory) {
     turn_off_rdtsc_stubs(child, false);
+    turn_off_clock_stubs(child, false);
     if (!vdso_patches_.empty() && !revert_patches(child, vdso_patches_)) {
       left.push_back("the vDSO clock functions patched");
     }

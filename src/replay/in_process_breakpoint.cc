@@ -53,7 +53,8 @@ struct PageImage {
 };
 
 Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& displaced,
-                             const user_regs_struct& want, const user_regs_struct& now) {
+                             const user_regs_struct& want, const user_regs_struct& now,
+                             const std::vector<uint64_t>& equal_pairs) {
   std::vector<const Gpr*> order;
   for (const auto& g : kGprs) {
     if (now.*g.member != want.*g.member) {
@@ -98,6 +99,25 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
   }
   for (const Gpr* g : order) {
     if (auto s = c.cmp_reg_rip(g->number, slot(g->number)); !s) {
+      return std::unexpected(s.error());
+    }
+    c.jne_forward();
+  }
+  // Then each pair of words in the process that must be equal (rax is free now: the
+  // way out restores it).
+  const uint64_t scratch = save_flags + 8;
+  for (uint64_t pair : equal_pairs) {
+    auto load_word = [&c](uint64_t at) {
+      c.emit({0x48, 0xb8});  // movabs rax, at
+      c.emit(std::string_view(reinterpret_cast<const char*>(&at), 8));
+      c.emit({0x48, 0x8b, 0x00});  // mov rax, [rax]
+    };
+    load_word(pair);
+    if (auto s = mov_to_slot(scratch); !s) {
+      return std::unexpected(s.error());
+    }
+    load_word(pair + 8);
+    if (auto s = c.cmp_reg_rip(0, scratch); !s) {
       return std::unexpected(s.error());
     }
     c.jne_forward();
@@ -156,7 +176,8 @@ Result<PageImage> build_page(uint64_t page, uint64_t addr, const Displaced& disp
 
 Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stopped_tid,
                                                          uint64_t addr,
-                                                         const user_regs_struct& want) {
+                                                         const user_regs_struct& want,
+                                                         const std::vector<uint64_t>& equal_pairs) {
   auto why = [addr](const Error& e) {
     return std::unexpected(e.context(fmt::format("no in-process breakpoint at {:#x}", addr)));
   };
@@ -206,7 +227,7 @@ Result<InProcessBreakpoint> InProcessBreakpoint::install(pid_t pid, pid_t stoppe
   bp.original_ = code.substr(addr - code_start, displaced->len);
   std::string last_error = "no free page within 2 GiB";
   for (uint64_t cand : page_candidates(*maps, addr)) {
-    auto page = build_page(cand, addr, *displaced, want, *now);
+    auto page = build_page(cand, addr, *displaced, want, *now, equal_pairs);
     if (!page) {
       last_error = page.error().message;
       continue;

@@ -85,8 +85,11 @@ class InProcessBreakpoint {
  public:
   // Patches `addr` in process `pid`; `stopped_tid` is a thread of it in a ptrace-stop
   // (not at a syscall-entry stop), used to run mmap. Its registers are left unchanged.
+  // A pass is a hit only when, besides the registers, the two words at each address in
+  // `equal_pairs` and 8 bytes after it are equal (a stub ring's `next` and `limit`).
   static Result<InProcessBreakpoint> install(pid_t pid, pid_t stopped_tid, uint64_t addr,
-                                             const user_regs_struct& want);
+                                             const user_regs_struct& want,
+                                             const std::vector<uint64_t>& equal_pairs = {});
 
   InProcessBreakpoint(InProcessBreakpoint&& other) noexcept;
   InProcessBreakpoint& operator=(InProcessBreakpoint&& other) noexcept;

@@ -542,7 +542,25 @@ Result<bool> ReplaySession::step_into_handler(Thread& t, const Event& e,
 bool ReplaySession::point_matches(const Event& e, const user_regs_struct& want,
                                   const user_regs_struct& r) const {
   bool loose = e.reason == PointReason::kPreemptAtSyscall;
-  return regs_difference(want, r, loose).empty() && stack_hash(mem_pid_, r.rsp) == e.stack_hash;
+  return regs_difference(want, r, loose).empty() && stack_hash(mem_pid_, r.rsp) == e.stack_hash &&
+         stub_rings_used_up();
+}
+
+// At a recorded point the recorder had just logged every value the stubs had handed out
+// (they are read at every stop of the thread holding the CPU), so the replay is there only
+// once the stubs have handed out all they were given: a loop whose passes look alike but
+// read the clock is told apart by that.
+bool ReplaySession::stub_rings_used_up() const {
+  for (auto [page, end] : rdtsc_stub_pages()) {
+    uint64_t words[2] = {1, 0};  // next, limit
+    if (!mem_ || mem_->read_into(page + RdtscPatch::kHeader + RdtscPatch::kNext, words,
+                                 sizeof words) != sizeof words ||
+        words[0] != words[1]) {
+      spdlog::trace("stub page {:#x}: {} of {} values handed out", page, words[0], words[1]);
+      return false;
+    }
+  }
+  return true;
 }
 
 Result<ReplaySession::SegmentStop> ReplaySession::run_to_point(Thread& t, const Event& e,

@@ -44,6 +44,7 @@
 #include "format/event_cursor.h"
 #include "format/recording_reader.h"
 #include "replay/replay_image.h"
+#include "tracee/clock_stubs.h"
 #include "tracee/rdtsc_patch.h"
 
 namespace rwd {
@@ -190,7 +191,8 @@ class ReplaySession {
   // The stack pointers of the threads that have exited, at their exit: their stacks
   // below are dead, as a live thread's are (the final-state check skips them).
   const std::vector<uint64_t>& exited_stack_pointers() const { return exited_stack_pointers_; }
-  // The in-process rdtsc stubs' pages (tracee/rdtsc_patch.h): rewind's own bookkeeping.
+  // The in-process rdtsc and clock stubs' pages (tracee/rdtsc_patch.h,
+  // tracee/clock_stubs.h): rewind's own bookkeeping.
   std::vector<std::pair<uint64_t, uint64_t>> rdtsc_stub_pages() const;
   pid_t pid() const { return pid_; }
   // The replay's real thread id for a recorded one (0 if none).
@@ -272,7 +274,8 @@ class ReplaySession {
   Status on_rdtsc(Thread& t, const Event& e);
   Status on_rdtsc_patch(Thread& t, const Event& e);
   Status on_cpuid(Thread& t, const Event& e);
-  Status on_rdtsc_values(const Event& e);
+  Status on_stub_values(const Event& e);
+  Status on_clock_patch(Thread& t, const Event& e);
   // The recorded exec: with the thread at its execve, the process is replaced by one
   // built from the new image's snapshot.
   Status on_exec(Thread& t, const Event& e);
@@ -280,6 +283,7 @@ class ReplaySession {
   void kill_process();
   bool point_matches(const Event& e, const user_regs_struct& want,
                      const user_regs_struct& r) const;
+  bool stub_rings_used_up() const;
   uint64_t writable_memory_hash();
   bool fast_forward(const user_regs_struct& first, const user_regs_struct& second,
                     const user_regs_struct& want, uint64_t first_memory);
@@ -331,6 +335,7 @@ class ReplaySession {
   std::vector<uint64_t> exited_stack_pointers_;
   uint64_t syscall_site_ = 0;
   std::vector<RdtscPatch> rdtsc_patches_;
+  uint64_t clock_stub_page_ = 0;  // the clock stubs' page (tracee/clock_stubs.h), 0: none
   std::vector<uint32_t> order_;  // recorded tids in creation order
   std::map<uint32_t, Thread> threads_;
   uint64_t events_done_ = 0;

@@ -364,6 +364,7 @@ Result<std::unique_ptr<ReplaySession>> ReplaySession::clone() {
   s->mem_pid_ = child;
   s->syscall_site_ = syscall_site_;
   s->rdtsc_patches_ = rdtsc_patches_;
+  s->clock_stub_page_ = clock_stub_page_;
   s->order_ = order_;
   s->threads_ = threads_;
   for (const auto& c : copies) {

@@ -816,7 +816,7 @@ Status ReplaySession::on_rdtsc_patch(Thread& t, const Event& e) {
 }
 
 // What a stub handed out in the recording, for it to hand out again.
-Status ReplaySession::on_rdtsc_values(const Event& e) {
+Status ReplaySession::on_stub_values(const Event& e) {
   auto page = static_cast<uint64_t>(e.value);
   if (e.outputs.size() != 1 || e.outputs[0].bytes.size() % 8 != 0 ||
       e.outputs[0].bytes.size() > RdtscPatch::kSlots * 8 ||
@@ -831,10 +831,52 @@ Status ReplaySession::on_rdtsc_values(const Event& e) {
                       std::string_view(reinterpret_cast<const char*>(words), sizeof words));
 }
 
+// The recorder pointed the vDSO clock functions at its stubs (tracee/clock_stubs.h)
+// after the clock read the thread has just made: the same page at the same address, in
+// replay mode and with nothing to hand out until the log gives it values.
+Status ReplaySession::on_clock_patch(Thread& t, const Event& e) {
+  if (e.outputs.size() < 2 ||
+      e.outputs[0].bytes.size() < ClockStubs::kHeader + ClockStubs::kHeaderSize ||
+      e.outputs[0].addr != static_cast<uint64_t>(e.value)) {
+    return fail("event {}: a malformed clock-patch event", events_done_);
+  }
+  const MemoryBytes& image = e.outputs[0];
+  auto sys = find_syscall_site();
+  if (!sys) {
+    return std::unexpected(sys.error());
+  }
+  auto rc = inject_syscall(t.real, *sys, SYS_mmap,
+                           {image.addr, ClockStubs::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                            static_cast<uint64_t>(-1), 0});
+  t.at_syscall_stop = true;
+  if (!rc || static_cast<uint64_t>(*rc) != image.addr) {
+    return fail("event {}: cannot map the clock stubs' page at {:#x}: {}", events_done_,
+                image.addr, rc ? errno_text(static_cast<int>(-*rc)) : rc.error().message);
+  }
+  std::string page = image.bytes;
+  uint64_t mode = 1, limit = 0;
+  std::memcpy(page.data() + ClockStubs::kHeader + ClockStubs::kMode, &mode, 8);
+  std::memcpy(page.data() + ClockStubs::kHeader + ClockStubs::kLimit, &limit, 8);
+  if (auto s = write_memory(mem_pid_, image.addr, page); !s) {
+    return s;
+  }
+  for (size_t i = 1; i < e.outputs.size(); ++i) {
+    if (auto s = write_memory(mem_pid_, e.outputs[i].addr, e.outputs[i].bytes); !s) {
+      return s;
+    }
+  }
+  clock_stub_page_ = image.addr;
+  return ok();
+}
+
 std::vector<std::pair<uint64_t, uint64_t>> ReplaySession::rdtsc_stub_pages() const {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (const auto& p : rdtsc_patches_) {
     out.emplace_back(p.page(), p.page() + RdtscPatch::kSpan);
+  }
+  if (clock_stub_page_ != 0) {
+    out.emplace_back(clock_stub_page_, clock_stub_page_ + ClockStubs::kSpan);
   }
   return out;
 }
@@ -870,7 +912,8 @@ Status ReplaySession::apply(const Event& e) {
         done_ = true;
         return ok();
       case EventType::kRdtscValues:
-        return on_rdtsc_values(e);
+      case EventType::kClockValues:
+        return on_stub_values(e);
       default:
         return ok();  // thread start and exit: the clone and exit syscalls do the work
     }
@@ -894,6 +937,8 @@ Status ReplaySession::apply(const Event& e) {
       return on_cpuid(**t, e);
     case EventType::kRdtscPatch:
       return on_rdtsc_patch(**t, e);
+    case EventType::kClockPatch:
+      return on_clock_patch(**t, e);
     case EventType::kExec:
       return on_exec(**t, e);
     case EventType::kPoint:

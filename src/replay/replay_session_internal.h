@@ -73,6 +73,7 @@ inline bool needs_thread(const Event& e) {
     case EventType::kRdtsc:
     case EventType::kCpuid:
     case EventType::kRdtscPatch:  // its thread maps the stub's page
+    case EventType::kClockPatch:
     case EventType::kExec:        // its thread runs to its execve
       return true;
     default:

@@ -46,7 +46,12 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
       return false;
     }
   }
-  auto bp = InProcessBreakpoint::install(mem_pid_, t.real, want.rip, want);
+  std::vector<uint64_t> rings;  // each stub's next and limit: equal at the point
+  for (auto [page, end] : rdtsc_stub_pages()) {
+    rings.push_back(page + RdtscPatch::kHeader + RdtscPatch::kNext);
+  }
+  static_assert(RdtscPatch::kLimit == RdtscPatch::kNext + 8);
+  auto bp = InProcessBreakpoint::install(mem_pid_, t.real, want.rip, want, rings);
   if (!bp) {
     spdlog::debug("point of event {} by debug register: {}", events_done_ + 1, bp.error().message);
     return false;

@@ -1,6 +1,7 @@
 #include "tracee/clock_stubs.h"
 
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@ constexpr uint8_t kRdx = 2;
 constexpr uint64_t kPlainLen = 8;      // mov $NR, %eax; syscall; ret
 constexpr uint64_t kPlainSyscall = 5;  // where its syscall is
 constexpr uint32_t kKeptClocks = 0xf3; // ids 0 1 4 5 6 7: not the CPU-time clocks
+constexpr uint32_t kCoarseClocks = (1u << CLOCK_REALTIME_COARSE) | (1u << CLOCK_MONOTONIC_COARSE);
 
 uint64_t word_at(std::string_view header, uint64_t off) {
   uint64_t v = 0;
@@ -51,6 +53,7 @@ Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint
     }
     Stub st;
     st.site = p.addr;
+    st.sysno = p.sysno;
     st.entry = s.here();
     s.rip64(0x89, kRax, slot(kSavedRax));
     st.after_rax = s.here();
@@ -75,7 +78,8 @@ Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint
         s.code().emit({0x48, 0x85, 0xf6});              // test rsi, rsi: a timezone
         to_fallback.push_back(s.branch({0x0f, 0x85}));  // jne
       }
-      s.code().emit({0x31, 0xc9});  // xor ecx, ecx: CLOCK_REALTIME
+      // gettimeofday reads CLOCK_REALTIME; time, as the vDSO's, the coarse one.
+      emit_u32(s.code(), 0xb9, p.sysno == SYS_time ? CLOCK_REALTIME_COARSE : CLOCK_REALTIME);
     }
     // Claim a slot: rax = next.
     s.rip64(0x8b, kRax, slot(kNext));
@@ -85,15 +89,34 @@ Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint
     s.code().emit32(static_cast<int64_t>(slot(kMode) - (s.here() + 5)));
     s.code().emit({0x00});
     size_t to_replay = s.branch({0x0f, 0x85});  // jne
-    // Record: value = max(now[c], last[c] + 1); last[c] = value; ring[next] = value.
+    // Record: value = max(now[c], last[c] + step); last[c] = value; ring[next] = value.
+    // The step is 0 for the coarse clocks, whose kernel values do not move between
+    // ticks either (a later syscall must not find them behind the stub's).
     s.rip64(0x8d, kRdx, slot(kLast));
     s.code().emit({0x48, 0x8b, 0x04, 0xca});  // mov rax, [rdx + rcx*8]
-    s.code().emit({0x48, 0x83, 0xc0, 0x01});  // add rax, 1
+    emit_u32(s.code(), 0xba, kCoarseClocks);  // mov edx, coarse clocks
+    s.code().emit({0xd3, 0xea});              // shr edx, cl
+    s.code().emit({0x83, 0xe2, 0x01});        // and edx, 1
+    s.code().emit({0x83, 0xf2, 0x01});        // xor edx, 1
+    s.code().emit({0x48, 0x01, 0xd0});        // add rax, rdx
+    // now[c], read between two equal, even sequence numbers (the recorder writes the
+    // table while the program runs).
+    s.rip64(0x8b, kRdx, slot(kSeq));
+    s.rip64(0x89, kRdx, slot(kSeen));
+    s.code().emit({0xf6, 0xc2, 0x01});        // test dl, 1: being written
+    size_t busy = s.branch({0x0f, 0x85});     // jne
     s.rip64(0x8d, kRdx, slot(kNow));
-    s.code().emit({0x48, 0x3b, 0x04, 0xca});  // cmp rax, [rdx + rcx*8]
-    size_t keep = s.branch({0x0f, 0x83});     // jae: last + 1 is ahead
-    s.code().emit({0x48, 0x8b, 0x04, 0xca});  // mov rax, [rdx + rcx*8]
-    s.bind(keep, s.here());
+    s.code().emit({0x48, 0x8b, 0x14, 0xca});  // mov rdx, [rdx + rcx*8]
+    s.code().emit({0x48, 0x39, 0xd0});        // cmp rax, rdx
+    size_t ahead = s.branch({0x0f, 0x83});    // jae: last + step is ahead
+    s.rip64(0x89, kRdx, slot(kValue));
+    s.rip64(0x8b, kRdx, slot(kSeq));
+    s.rip64(0x3b, kRdx, slot(kSeen));
+    size_t changed = s.branch({0x0f, 0x85});  // jne
+    s.rip64(0x8b, kRax, slot(kValue));
+    s.bind(busy, s.here());
+    s.bind(ahead, s.here());
+    s.bind(changed, s.here());
     s.rip64(0x8d, kRdx, slot(kLast));
     s.code().emit({0x48, 0x89, 0x04, 0xca});  // mov [rdx + rcx*8], rax
     s.rip64(0x89, kRax, slot(kValue));
@@ -107,7 +130,7 @@ Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint
     s.rip64(0x8d, kRdx, page + kRing);
     s.code().emit({0x48, 0x8b, 0x04, 0xc2});  // mov rax, [rdx + rax*8]
     s.rip64(0x89, kRax, slot(kValue));
-    // The call's outputs from the value, and its result in rax.
+    // The call's outputs and result from the value, kept in the header.
     s.bind(record_to_out, s.here());
     s.rip64(0x8b, kRax, slot(kValue));
     s.code().emit({0x31, 0xd2});              // xor edx, edx
@@ -120,31 +143,37 @@ Result<ClockStubs> ClockStubs::build(const std::vector<CodePatch>& patches, uint
       emit_u32(s.code(), 0xb9, 1000000000);   // mov ecx, 1000000000
     }
     s.code().emit({0x48, 0xf7, 0xf1});        // div rcx: rax seconds, rdx the rest
-    if (p.sysno == SYS_clock_gettime) {
-      s.code().emit({0x48, 0x89, 0x06});        // mov [rsi], rax
-      s.code().emit({0x48, 0x89, 0x56, 0x08});  // mov [rsi + 8], rdx
-      s.code().emit({0x31, 0xc0});              // xor eax, eax
-    } else {
-      s.code().emit({0x48, 0x85, 0xff});        // test rdi, rdi
-      size_t no_output = s.branch({0x0f, 0x84});  // je
-      s.code().emit({0x48, 0x89, 0x07});        // mov [rdi], rax
-      if (p.sysno == SYS_gettimeofday) {
-        s.code().emit({0x48, 0x89, 0x57, 0x08});  // mov [rdi + 8], rdx
-      }
-      s.bind(no_output, s.here());
-      if (p.sysno == SYS_gettimeofday) {
-        s.code().emit({0x31, 0xc0});  // xor eax, eax
-      }
+    s.rip64(0x89, kRax, slot(kSeconds));
+    s.rip64(0x89, kRdx, slot(kRest));
+    if (p.sysno != SYS_time) {
+      s.code().emit({0x31, 0xc0});            // xor eax, eax
     }
     s.rip64(0x89, kRax, slot(kResult));
-    s.rip64(0x8b, kRcx, slot(kSavedRcx));
-    s.rip64(0x8b, kRdx, slot(kSavedRdx));
-    s.restore_flags(kFlags);
-    // Commit: one store (lea and mov leave the flags alone).
+    // Commit: one store. The caller's memory is written only after it, so that a thread
+    // sent back to the function's entry finds it as it was.
     s.rip64(0x8b, kRax, slot(kNext));
     s.code().emit({0x48, 0x8d, 0x40, 0x01});  // lea rax, [rax + 1]
     st.commit = s.here();
     s.rip64(0x89, kRax, slot(kNext));
+    if (p.sysno == SYS_clock_gettime) {
+      s.rip64(0x8b, kRax, slot(kSeconds));
+      s.code().emit({0x48, 0x89, 0x06});        // mov [rsi], rax
+      s.rip64(0x8b, kRax, slot(kRest));
+      s.code().emit({0x48, 0x89, 0x46, 0x08});  // mov [rsi + 8], rax
+    } else {
+      s.code().emit({0x48, 0x85, 0xff});          // test rdi, rdi
+      size_t no_output = s.branch({0x0f, 0x84});  // je
+      s.rip64(0x8b, kRax, slot(kSeconds));
+      s.code().emit({0x48, 0x89, 0x07});          // mov [rdi], rax
+      if (p.sysno == SYS_gettimeofday) {
+        s.rip64(0x8b, kRax, slot(kRest));
+        s.code().emit({0x48, 0x89, 0x47, 0x08});  // mov [rdi + 8], rax
+      }
+      s.bind(no_output, s.here());
+    }
+    s.rip64(0x8b, kRcx, slot(kSavedRcx));
+    s.rip64(0x8b, kRdx, slot(kSavedRdx));
+    s.restore_flags(kFlags);
     s.rip64(0x8b, kRax, slot(kResult));
     s.code().emit({0xc3});  // ret
     // The way out: the plain stub's syscall, with the caller's registers.
@@ -203,29 +232,112 @@ std::array<uint64_t, ClockStubs::kClocks> ClockStubs::now() {
   return out;
 }
 
-bool ClockStubs::settle(user_regs_struct& regs, std::string_view header,
-                        uint64_t return_to) const {
+void ClockTableFeed::start(pid_t pid, uint64_t header) {
+  stop();
+  {
+    std::lock_guard lock(mutex_);
+    pid_ = pid;
+    header_ = header;
+    seq_ = 0;
+    write_running();
+  }
+  ticker_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (header_ != 0) {
+      wake_.wait_for(lock, std::chrono::milliseconds(1));
+      if (header_ != 0 && std::chrono::steady_clock::now() - last_ >= std::chrono::milliseconds(1)) {
+        write_running();
+      }
+    }
+  });
+}
+
+void ClockTableFeed::write_stopped() {
+  std::lock_guard lock(mutex_);
+  if (header_ == 0) {
+    return;
+  }
+  struct {
+    uint64_t seq;
+    std::array<uint64_t, ClockStubs::kClocks> now;
+  } table{seq_ + 2, ClockStubs::now()};
+  static_assert(ClockStubs::kNow == ClockStubs::kSeq + 8);
+  iovec local{&table, sizeof table};
+  iovec remote{reinterpret_cast<void*>(header_ + ClockStubs::kSeq), sizeof table};
+  (void)::process_vm_writev(pid_, &local, 1, &remote, 1, 0);
+  seq_ += 2;
+  last_ = std::chrono::steady_clock::now();
+}
+
+void ClockTableFeed::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    header_ = 0;
+  }
+  wake_.notify_all();
+  if (ticker_.joinable()) {
+    ticker_.join();
+  }
+}
+
+void ClockTableFeed::write_running() {
+  auto put = [this](uint64_t off, const void* data, size_t len) {
+    iovec local{const_cast<void*>(data), len};
+    iovec remote{reinterpret_cast<void*>(header_ + off), len};
+    return ::process_vm_writev(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+  };
+  auto now = ClockStubs::now();
+  uint64_t odd = seq_ + 1, even = seq_ + 2;
+  // Separate writes, in this order: a stub that reads the sequence, then the table, then
+  // the sequence again sees them change in this order.
+  if (put(ClockStubs::kSeq, &odd, 8)) {
+    (void)put(ClockStubs::kNow, now.data(), sizeof now);
+    (void)put(ClockStubs::kSeq, &even, 8);
+  }
+  seq_ = even;
+  last_ = std::chrono::steady_clock::now();
+}
+
+bool ClockStubs::settle(user_regs_struct& regs, std::string_view header, uint64_t return_to,
+                        std::vector<MemoryBytes>* writes) const {
   uint64_t rip = regs.rip;
+  auto restore = [&](bool rax, bool rcx, bool rdx, bool flags) {
+    if (rax) {
+      regs.rax = word_at(header, kSavedRax);
+    }
+    if (rcx) {
+      regs.rcx = word_at(header, kSavedRcx);
+    }
+    if (rdx) {
+      regs.rdx = word_at(header, kSavedRdx);
+    }
+    if (flags) {
+      regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags));
+    }
+  };
   for (const Stub& st : stubs_) {
     bool before_commit = rip >= st.entry && rip <= st.commit;
     bool in_fallback = rip >= st.fallback && rip < st.end;
     if (before_commit || in_fallback) {
-      if (rip >= st.after_rax) {  // the way out is past every save
-        regs.rax = word_at(header, kSavedRax);
-      }
-      if (rip >= st.after_rcx) {
-        regs.rcx = word_at(header, kSavedRcx);
-      }
-      if (rip >= st.after_rdx) {
-        regs.rdx = word_at(header, kSavedRdx);
-      }
-      if (rip >= st.after_flags) {
-        regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags));
-      }
+      // The way out lies past every save.
+      restore(rip >= st.after_rax, rip >= st.after_rcx, rip >= st.after_rdx,
+              rip >= st.after_flags);
       regs.rip = st.site;
       return true;
     }
     if (rip > st.commit && rip < st.fallback) {
+      // What the rest of the stub does: the caller's memory, its registers, the return.
+      uint64_t seconds = word_at(header, kSeconds);
+      uint64_t rest = word_at(header, kRest);
+      std::string both(16, '\0');
+      std::memcpy(both.data(), &seconds, 8);
+      std::memcpy(both.data() + 8, &rest, 8);
+      if (st.sysno == SYS_clock_gettime) {
+        writes->push_back({regs.rsi, both});
+      } else if (regs.rdi != 0) {
+        writes->push_back({regs.rdi, st.sysno == SYS_gettimeofday ? both : both.substr(0, 8)});
+      }
+      restore(false, true, true, true);
       regs.rax = word_at(header, kResult);
       regs.rip = return_to;
       regs.rsp += 8;

@@ -5,7 +5,9 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <optional>
 
@@ -76,6 +78,7 @@ TEST_F(OwnClocks, HandOutTheTableAndNeverGoBack) {
   ASSERT_EQ(gettimeofday(&tv, nullptr), 0);
   EXPECT_EQ(tv.tv_sec, 1234);
   EXPECT_EQ(tv.tv_usec, 567891);
+  now(CLOCK_REALTIME_COARSE) = 1'234'000'000'000;
   time_t t = 0;
   EXPECT_EQ(time(&t), 1234);
   EXPECT_EQ(t, 1234);
@@ -84,8 +87,43 @@ TEST_F(OwnClocks, HandOutTheTableAndNeverGoBack) {
   EXPECT_EQ(slot(0), 5'000'000'007u);
   EXPECT_EQ(slot(1), 5'000'000'008u);
   EXPECT_EQ(slot(2), 1'234'567'891'234u);
-  EXPECT_EQ(slot(3), 1'234'567'891'235u);
-  EXPECT_EQ(slot(4), 1'234'567'891'236u);
+  EXPECT_EQ(slot(3), 1'234'000'000'000u);  // coarse: the same value again, not one more
+  EXPECT_EQ(slot(4), 1'234'000'000'000u);
+}
+
+TEST_F(OwnClocks, SkipsATableBeingWritten) {
+  now(CLOCK_MONOTONIC) = 1'000;
+  timespec ts{};
+  ASSERT_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_nsec, 1'000);
+  word(ClockStubs::kSeq) = 3;  // odd: the recorder is writing it
+  now(CLOCK_MONOTONIC) = 5'000;
+  ASSERT_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_nsec, 1'001);
+  word(ClockStubs::kSeq) = 4;
+  ASSERT_EQ(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+  EXPECT_EQ(ts.tv_nsec, 5'000);
+}
+
+TEST(ClockTableFeed, FeedsTheTableWhileTheProgramRuns) {
+  std::array<uint64_t, ClockStubs::kHeaderSize / 8> header{};
+  ClockTableFeed feed;
+  feed.start(::getpid(), reinterpret_cast<uint64_t>(header.data()));
+  auto word = [&header](uint64_t off) {
+    return __atomic_load_n(&header[off / 8], __ATOMIC_ACQUIRE);
+  };
+  uint64_t first = word(ClockStubs::kNow + 8 * CLOCK_MONOTONIC);
+  EXPECT_GT(first, 0u);
+  for (int i = 0; i < 200 && word(ClockStubs::kNow + 8 * CLOCK_MONOTONIC) == first; ++i) {
+    ::usleep(1000);
+  }
+  EXPECT_GT(word(ClockStubs::kNow + 8 * CLOCK_MONOTONIC), first);  // the ticker wrote it
+  feed.write_stopped();
+  feed.stop();
+  uint64_t seq = word(ClockStubs::kSeq);
+  EXPECT_EQ(seq % 2, 0u);
+  ::usleep(5000);
+  EXPECT_EQ(word(ClockStubs::kSeq), seq);  // stopped: no more writes
 }
 
 TEST_F(OwnClocks, ClocksItDoesNotKeepGoToTheKernel) {
@@ -154,12 +192,14 @@ TEST_F(OwnClocks, SettlesAThreadBeforeItsCommitAtTheFunctionsEntry) {
   regs.rip = page_ + 7;  // past the first save (mov [rip + x], rax)
   regs.rax = 0x99;
   regs.rcx = 0x55;
-  ASSERT_TRUE(stubs_->settle(regs, header, 0));
+  std::vector<MemoryBytes> writes;
+  ASSERT_TRUE(stubs_->settle(regs, header, 0, &writes));
+  EXPECT_TRUE(writes.empty());
   EXPECT_EQ(regs.rip, base_);
   EXPECT_EQ(regs.rax, 0x77u);
   EXPECT_EQ(regs.rcx, 0x55u);  // not saved yet: its own
   regs.rip = base_;
-  EXPECT_FALSE(stubs_->settle(regs, header, 0));
+  EXPECT_FALSE(stubs_->settle(regs, header, 0, &writes));
 }
 
 TEST(ClockStubsNow, ReadsTheKeptClocks) {

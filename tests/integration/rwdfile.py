@@ -22,6 +22,7 @@ COMPRESSED = 1
 SYSCALL, SIGNAL, THREAD_START, THREAD_EXIT, EXEC, EXIT = 1, 2, 3, 4, 5, 6
 SYSCALL_ENTRY, POINT, RDTSC = 7, 8, 9  # format version 2
 RDTSC_PATCH, RDTSC_VALUES, CPUID = 10, 11, 12  # rdtsc answered in the target; cpuid
+CLOCK_PATCH, CLOCK_VALUES = 13, 14  # vDSO clock reads answered in the target
 
 
 @dataclasses.dataclass
@@ -129,7 +130,7 @@ def decode_events(payload):
             take("<QQIB")  # rip, tsc, tsc_aux, rdtscp
         elif type_ == CPUID:
             take("<Q6I")  # rip, leaf, subleaf, eax, ebx, ecx, edx
-        elif type_ in (RDTSC_PATCH, RDTSC_VALUES):
+        elif type_ in (RDTSC_PATCH, RDTSC_VALUES, CLOCK_PATCH, CLOCK_VALUES):
             take("<Q")  # rip, or the stub's page
             event.outputs = memlist()
         else:

@@ -53,8 +53,16 @@ SUITE = [
             r"random: 16384 bytes from getrandom, 4096 from /dev/urandom, "
             r"fingerprint [0-9a-f]{16}"),
     Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}"),
-    # With --fast-clocks, vDSO clock calls answered at their stub's trapped rdtsc: the
-    # registers they leave behind (kept in memory) must be what replay's syscall leaves.
+    # Every clock read a recorded syscall, as before the clock stubs.
+    Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}",
+            flags=("--exact-clocks",)),
+    # vDSO clock reads answered inside the process after the first (tracee/clock_stubs.h),
+    # in three threads, with signals landing inside the answers.
+    Program("replay_clock_stubs",
+            r"clock stubs: \d+ rounds of 100000 reads in 3 threads, never back, every wait ended"),
+    # The registers vDSO clock calls leave behind (kept in memory) must be the same in
+    # replay: answered by the clock stubs, and with --fast-clocks at their stub's trapped
+    # rdtsc (replay runs the stub's syscall).
     Program("replay_clock_regs",
             r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range"),
     Program("replay_clock_regs",

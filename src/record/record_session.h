@@ -217,6 +217,7 @@ class RecordSession {
   // In-process rdtsc and clock reads (record_session_stubs.cc).
   void patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t aux);
   void install_clock_stubs(Thread& t, const Event& e);
+  Result<bool> map_stub_page(Thread& t, uint64_t page, uint64_t span);
   void drain_stubs(Thread& t);
   void settle_in_stub(pid_t tid, user_regs_struct& regs);
   void turn_off_rdtsc_stubs(pid_t pid, bool restore_code);

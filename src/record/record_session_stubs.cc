@@ -44,6 +44,29 @@ bool is_system_runtime(const std::string& path) {
 
 }  // namespace
 
+// Maps `span` bytes (read, write, execute) at exactly `page` in the target, running mmap
+// in the stopped thread `t`. False when something is there already.
+Result<bool> RecordSession::map_stub_page(Thread& t, uint64_t page, uint64_t span) {
+  int deferred = 0;
+  auto rc = inject_syscall(t.tid, injection_site_, SYS_mmap,
+                           {page, span, PROT_READ | PROT_WRITE | PROT_EXEC,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                            static_cast<uint64_t>(-1), 0},
+                           &deferred);
+  keep_deferred(t, deferred);
+  if (!rc) {
+    return std::unexpected(rc.error());
+  }
+  if (is_error(*rc)) {
+    return false;
+  }
+  if (static_cast<uint64_t>(*rc) != page) {
+    (void)inject_syscall(t.tid, injection_site_, SYS_munmap, {static_cast<uint64_t>(*rc), span});
+    return false;
+  }
+  return true;
+}
+
 bool RecordSession::in_rdtsc_stub(uint64_t rip) const {
   return std::ranges::any_of(rdtsc_patches_, [rip](const auto& p) { return p.contains(rip); });
 }
@@ -100,23 +123,12 @@ void RecordSession::patch_rdtsc(Thread& t, uint64_t site, uint64_t tsc, uint32_t
     if (!patch) {
       return refuse(patch.error().message);
     }
-    int deferred = 0;
-    auto rc = inject_syscall(t.tid, injection_site_, SYS_mmap,
-                             {page, RdtscPatch::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                              static_cast<uint64_t>(-1), 0},
-                             &deferred);
-    keep_deferred(t, deferred);
-    if (!rc) {
-      return refuse(rc.error().message);
+    auto mapped = map_stub_page(t, page, RdtscPatch::kSpan);
+    if (!mapped) {
+      return refuse(mapped.error().message);
     }
-    if (is_error(*rc)) {
+    if (!*mapped) {
       continue;  // taken since the maps were read: the next gap
-    }
-    if (static_cast<uint64_t>(*rc) != page) {
-      (void)inject_syscall(t.tid, injection_site_, SYS_munmap,
-                           {static_cast<uint64_t>(*rc), RdtscPatch::kSpan});
-      continue;
     }
     // The code through the stopped thread: without /proc/PID/mem access, write_memory
     // pokes through ptrace, which only a stopped thread takes.
@@ -284,23 +296,12 @@ void RecordSession::install_clock_stubs(Thread& t, const Event& e) {
     if (!stubs) {
       return refuse(stubs.error().message);
     }
-    int deferred = 0;
-    auto rc = inject_syscall(t.tid, injection_site_, SYS_mmap,
-                             {page, ClockStubs::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                              static_cast<uint64_t>(-1), 0},
-                             &deferred);
-    keep_deferred(t, deferred);
-    if (!rc) {
-      return refuse(rc.error().message);
+    auto mapped = map_stub_page(t, page, ClockStubs::kSpan);
+    if (!mapped) {
+      return refuse(mapped.error().message);
     }
-    if (is_error(*rc)) {
+    if (!*mapped) {
       continue;  // taken since the maps were read: the next gap
-    }
-    if (static_cast<uint64_t>(*rc) != page) {
-      (void)inject_syscall(t.tid, injection_site_, SYS_munmap,
-                           {static_cast<uint64_t>(*rc), ClockStubs::kSpan});
-      continue;
     }
     bool written = write_page(pid_, page, stubs->page_image());
     Event patch;

@@ -276,6 +276,7 @@ class ReplaySession {
   Status on_cpuid(Thread& t, const Event& e);
   Status on_stub_values(const Event& e);
   Status on_clock_patch(Thread& t, const Event& e);
+  Status map_stub_page(Thread& t, const MemoryBytes& image, std::string_view whose);
   // The recorded exec: with the thread at its execve, the process is replaced by one
   // built from the new image's snapshot.
   Status on_exec(Thread& t, const Event& e);

@@ -746,6 +746,32 @@ Status ReplaySession::on_rdtsc(Thread& t, const Event& e) {
   return set_regs(t.real, *regs);
 }
 
+// Maps a stub page (the rdtsc and clock stubs share their layout) at the address of
+// `image`, its first bytes, running mmap in `t`, and writes them in replay mode with
+// nothing to hand out yet.
+Status ReplaySession::map_stub_page(Thread& t, const MemoryBytes& image, std::string_view whose) {
+  static_assert(ClockStubs::kSpan == RdtscPatch::kSpan && ClockStubs::kMode == RdtscPatch::kMode &&
+                ClockStubs::kLimit == RdtscPatch::kLimit);
+  auto sys = find_syscall_site();
+  if (!sys) {
+    return std::unexpected(sys.error());
+  }
+  auto rc = inject_syscall(t.real, *sys, SYS_mmap,
+                           {image.addr, RdtscPatch::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                            static_cast<uint64_t>(-1), 0});
+  t.at_syscall_stop = true;
+  if (!rc || static_cast<uint64_t>(*rc) != image.addr) {
+    return fail("event {}: cannot map the {} page at {:#x}: {}", events_done_, whose,
+                image.addr, rc ? errno_text(static_cast<int>(-*rc)) : rc.error().message);
+  }
+  std::string page = image.bytes;
+  uint64_t mode = 1, limit = 0;
+  std::memcpy(page.data() + RdtscPatch::kHeader + RdtscPatch::kMode, &mode, 8);
+  std::memcpy(page.data() + RdtscPatch::kHeader + RdtscPatch::kLimit, &limit, 8);
+  return write_memory(mem_pid_, image.addr, page);
+}
+
 // The recorder patched the rdtsc the thread has just executed (tracee/rdtsc_patch.h):
 // the same page at the same address, in replay mode and with nothing to hand out until
 // the log gives it values.
@@ -778,24 +804,7 @@ Status ReplaySession::on_rdtsc_patch(Thread& t, const Event& e) {
                                       "recording (the code differs)",
                                    nullptr));
   }
-  auto sys = find_syscall_site();
-  if (!sys) {
-    return std::unexpected(sys.error());
-  }
-  auto rc = inject_syscall(t.real, *sys, SYS_mmap,
-                           {image.addr, RdtscPatch::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                            static_cast<uint64_t>(-1), 0});
-  t.at_syscall_stop = true;
-  if (!rc || static_cast<uint64_t>(*rc) != image.addr) {
-    return fail("event {}: cannot map the rdtsc stub's page at {:#x}: {}", events_done_,
-                image.addr, rc ? errno_text(static_cast<int>(-*rc)) : rc.error().message);
-  }
-  std::string header = image.bytes;
-  uint64_t mode = 1, limit = 0;
-  std::memcpy(header.data() + RdtscPatch::kHeader + RdtscPatch::kMode, &mode, 8);
-  std::memcpy(header.data() + RdtscPatch::kHeader + RdtscPatch::kLimit, &limit, 8);
-  if (auto s = write_memory(mem_pid_, image.addr, header); !s) {
+  if (auto s = map_stub_page(t, image, "rdtsc stub's"); !s) {
     return s;
   }
   if (auto s = write_memory(mem_pid_, site.addr, site.bytes); !s) {
@@ -841,24 +850,7 @@ Status ReplaySession::on_clock_patch(Thread& t, const Event& e) {
     return fail("event {}: a malformed clock-patch event", events_done_);
   }
   const MemoryBytes& image = e.outputs[0];
-  auto sys = find_syscall_site();
-  if (!sys) {
-    return std::unexpected(sys.error());
-  }
-  auto rc = inject_syscall(t.real, *sys, SYS_mmap,
-                           {image.addr, ClockStubs::kSpan, PROT_READ | PROT_WRITE | PROT_EXEC,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                            static_cast<uint64_t>(-1), 0});
-  t.at_syscall_stop = true;
-  if (!rc || static_cast<uint64_t>(*rc) != image.addr) {
-    return fail("event {}: cannot map the clock stubs' page at {:#x}: {}", events_done_,
-                image.addr, rc ? errno_text(static_cast<int>(-*rc)) : rc.error().message);
-  }
-  std::string page = image.bytes;
-  uint64_t mode = 1, limit = 0;
-  std::memcpy(page.data() + ClockStubs::kHeader + ClockStubs::kMode, &mode, 8);
-  std::memcpy(page.data() + ClockStubs::kHeader + ClockStubs::kLimit, &limit, 8);
-  if (auto s = write_memory(mem_pid_, image.addr, page); !s) {
+  if (auto s = map_stub_page(t, image, "clock stubs'"); !s) {
     return s;
   }
   for (size_t i = 1; i < e.outputs.size(); ++i) {

@@ -47,7 +47,7 @@ void on_broken_pipe(int) {}
 
 int run_record(pid_t pid, std::vector<std::string> command, std::string output,
                bool redact_env, double duration_s, std::optional<bool> pin_cpu,
-               bool fast_clocks, bool trap_every_rdtsc, bool exact_clocks) {
+               bool fast_clocks, bool trap_every_rdtsc, bool in_process_clocks) {
   struct sigaction broken_pipe{};
   sigemptyset(&broken_pipe.sa_mask);
   broken_pipe.sa_handler = on_broken_pipe;
@@ -67,7 +67,7 @@ int run_record(pid_t pid, std::vector<std::string> command, std::string output,
   opt.pin_cpu = pin_cpu.value_or(pid == 0);
   opt.fast_clocks = fast_clocks;
   opt.in_process_rdtsc = !trap_every_rdtsc;
-  opt.in_process_clocks = !exact_clocks && !fast_clocks;
+  opt.in_process_clocks = in_process_clocks && !fast_clocks;
   auto session = pid > 0 ? RecordSession::attach(opt) : RecordSession::launch(opt);
   if (!session) {
     fmt::print(stderr, "rewind record: {}\n", session.error().message);
@@ -105,7 +105,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
   static bool no_pin_cpu = false;
   static bool fast_clocks = false;
   static bool trap_every_rdtsc = false;
-  static bool exact_clocks = false;
+  static bool in_process_clocks = false;
   cmd->add_option("-p,--pid", pid, "Attach to this running process");
   cmd->add_option("-o,--output", output, "Recording file (default: NAME-PID-TIME.rwd)");
   cmd->add_flag("--redact-env", redact_env, "Store environment variable names without values");
@@ -117,15 +117,18 @@ void add_record_command(CLI::App& app, int& exit_code) {
       "the target's CPUs are put back when rewind detaches, but stay pinned if rewind is "
       "killed (default: on with -- CMD, off with -p)");
   cmd->add_flag("--no-pin-cpu", no_pin_cpu, "Leave the target's CPUs alone")->excludes(pin);
-  cmd->add_flag(
-      "--exact-clocks", exact_clocks,
-      "Make every clock read through the vDSO (clock_gettime, gettimeofday, time) a "
-      "recorded syscall with the exact time, instead of answering it inside the target "
-      "with the time of the process's last stop (see docs/recording.md#clock-reads-inside-the-target)");
+  auto* in_process = cmd->add_flag(
+      "--in-process-clocks", in_process_clocks,
+      "Answer clock reads through the vDSO (clock_gettime, gettimeofday, time) inside the "
+      "target after the first, with the time of the process's last stop (at most about 1 "
+      "ms old), instead of making each a recorded syscall: much faster for programs that "
+      "read the clock often; replay of long syscall-free stretches gets slow (see "
+      "docs/recording.md#clock-reads-inside-the-target)");
   cmd->add_flag("--fast-clocks", fast_clocks,
-                "Exact clocks (as --exact-clocks) at one stop per clock read instead of two; if "
+                "Stop the target once per vDSO clock read instead of twice; if "
                 "rewind is then killed with SIGKILL, a thread of the target that blocks SIGSEGV "
-                "dies at its next clock read (see docs/recording.md#if-rewind-is-killed)");
+                "dies at its next clock read (see docs/recording.md#if-rewind-is-killed)")
+      ->excludes(in_process);
   cmd->add_flag("--trap-every-rdtsc", trap_every_rdtsc,
                 "Stop the target at every rdtsc and give it the exact counter, instead of "
                 "answering an rdtsc inside the target after its first stop with values that "
@@ -141,7 +144,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
       pin_choice = pin_cpu;
     }
     exit_code = run_record(pid, command, output, redact_env, duration, pin_choice, fast_clocks,
-                           trap_every_rdtsc, exact_clocks);
+                           trap_every_rdtsc, in_process_clocks);
   });
 }
 

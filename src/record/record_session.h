@@ -72,8 +72,10 @@ struct RecordOptions {
   bool in_process_rdtsc = true;
   // Once the process has read a clock through the vDSO, its clock_gettime,
   // gettimeofday and time are answered inside the target (tracee/clock_stubs.h): no
-  // ptrace stop, values as fresh as the process's last stop.
-  bool in_process_clocks = true;
+  // ptrace stop, values as fresh as the process's last stop. Off by default: a long
+  // stretch without syscalls then has no event in it, and replay finds a point at its
+  // end only by counting passes (too slow for a Go handler that spins 300 ms).
+  bool in_process_clocks = false;
 };
 
 struct RecordResult {

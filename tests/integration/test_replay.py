@@ -53,21 +53,24 @@ SUITE = [
             r"random: 16384 bytes from getrandom, 4096 from /dev/urandom, "
             r"fingerprint [0-9a-f]{16}"),
     Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}"),
-    # Every clock read a recorded syscall, as before the clock stubs.
-    Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}",
-            flags=("--exact-clocks",)),
     # vDSO clock reads answered inside the process after the first (tracee/clock_stubs.h),
     # in three threads, with signals landing inside the answers.
+    Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}",
+            flags=("--in-process-clocks",)),
     Program("replay_clock_stubs",
-            r"clock stubs: \d+ rounds of 100000 reads in 3 threads, never back, every wait ended"),
+            r"clock stubs: \d+ rounds of 100000 reads in 3 threads, never back, every wait ended",
+            flags=("--in-process-clocks",)),
     # The registers vDSO clock calls leave behind (kept in memory) must be the same in
-    # replay: answered by the clock stubs, and with --fast-clocks at their stub's trapped
-    # rdtsc (replay runs the stub's syscall).
+    # replay: as syscalls, with --fast-clocks at their stub's trapped rdtsc (replay runs
+    # the stub's syscall), and answered by the clock stubs.
     Program("replay_clock_regs",
             r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range"),
     Program("replay_clock_regs",
             r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range",
             flags=("--fast-clocks",)),
+    Program("replay_clock_regs",
+            r"clock regs: \d+ rounds of 2000 calls in two threads, every answer in range",
+            flags=("--in-process-clocks",)),
     Program("replay_clocks", r"clocks: 10000 samples, monotonic, checksum [0-9a-f]{16}",
             flags=("--fast-clocks",)),
     # No syscall between clock reads: a stop must still end at a place replay finds.

@@ -62,7 +62,7 @@ FinalStateCheck check_final_state(const ReplaySession& session) {
   if (image.orphan_guard_size != 0) {
     dead.push_back({image.orphan_guard, image.orphan_guard + image.orphan_guard_size, false});
   }
-  for (auto [lo, hi] : session.rdtsc_stub_pages()) {
+  for (auto [lo, hi] : session.stub_pages()) {
     dead.push_back({lo, hi, false});
   }
   auto hex = [](std::string_view b) {

@@ -551,7 +551,7 @@ bool ReplaySession::point_matches(const Event& e, const user_regs_struct& want,
 // once the stubs have handed out all they were given: a loop whose passes look alike but
 // read the clock is told apart by that.
 bool ReplaySession::stub_rings_used_up() const {
-  for (auto [page, end] : rdtsc_stub_pages()) {
+  for (auto [page, end] : stub_pages()) {
     uint64_t words[2] = {1, 0};  // next, limit
     if (!mem_ || mem_->read_into(page + RdtscPatch::kHeader + RdtscPatch::kNext, words,
                                  sizeof words) != sizeof words ||

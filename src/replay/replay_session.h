@@ -193,7 +193,7 @@ class ReplaySession {
   const std::vector<uint64_t>& exited_stack_pointers() const { return exited_stack_pointers_; }
   // The in-process rdtsc and clock stubs' pages (tracee/rdtsc_patch.h,
   // tracee/clock_stubs.h): rewind's own bookkeeping.
-  std::vector<std::pair<uint64_t, uint64_t>> rdtsc_stub_pages() const;
+  std::vector<std::pair<uint64_t, uint64_t>> stub_pages() const;
   pid_t pid() const { return pid_; }
   // The replay's real thread id for a recorded one (0 if none).
   pid_t real_tid(uint32_t tid) const;

@@ -862,7 +862,7 @@ Status ReplaySession::on_clock_patch(Thread& t, const Event& e) {
   return ok();
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> ReplaySession::rdtsc_stub_pages() const {
+std::vector<std::pair<uint64_t, uint64_t>> ReplaySession::stub_pages() const {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (const auto& p : rdtsc_patches_) {
     out.emplace_back(p.page(), p.page() + RdtscPatch::kSpan);

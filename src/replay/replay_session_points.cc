@@ -47,7 +47,7 @@ Result<bool> ReplaySession::run_to_point_in_process(Thread& t, const Event& e,
     }
   }
   std::vector<uint64_t> rings;  // each stub's next and limit: equal at the point
-  for (auto [page, end] : rdtsc_stub_pages()) {
+  for (auto [page, end] : stub_pages()) {
     rings.push_back(page + RdtscPatch::kHeader + RdtscPatch::kNext);
   }
   static_assert(RdtscPatch::kLimit == RdtscPatch::kNext + 8);

@@ -21,14 +21,6 @@ constexpr uint64_t kPlainSyscall = 5;  // where its syscall is
 constexpr uint32_t kKeptClocks = 0xf3; // ids 0 1 4 5 6 7: not the CPU-time clocks
 constexpr uint32_t kCoarseClocks = (1u << CLOCK_REALTIME_COARSE) | (1u << CLOCK_MONOTONIC_COARSE);
 
-uint64_t word_at(std::string_view header, uint64_t off) {
-  uint64_t v = 0;
-  if (off + 8 <= header.size()) {
-    std::memcpy(&v, header.data() + off, 8);
-  }
-  return v;
-}
-
 void emit_u32(Code& c, uint8_t opcode, uint32_t imm) {
   c.emit({opcode});
   c.emit32(imm);
@@ -303,16 +295,16 @@ bool ClockStubs::settle(user_regs_struct& regs, std::string_view header, uint64_
   uint64_t rip = regs.rip;
   auto restore = [&](bool rax, bool rcx, bool rdx, bool flags) {
     if (rax) {
-      regs.rax = word_at(header, kSavedRax);
+      regs.rax = stub_word(header, kSavedRax);
     }
     if (rcx) {
-      regs.rcx = word_at(header, kSavedRcx);
+      regs.rcx = stub_word(header, kSavedRcx);
     }
     if (rdx) {
-      regs.rdx = word_at(header, kSavedRdx);
+      regs.rdx = stub_word(header, kSavedRdx);
     }
     if (flags) {
-      regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags));
+      regs.eflags = restored_flags(regs.eflags, stub_word(header, kFlags));
     }
   };
   for (const Stub& st : stubs_) {
@@ -327,8 +319,8 @@ bool ClockStubs::settle(user_regs_struct& regs, std::string_view header, uint64_
     }
     if (rip > st.commit && rip < st.fallback) {
       // What the rest of the stub does: the caller's memory, its registers, the return.
-      uint64_t seconds = word_at(header, kSeconds);
-      uint64_t rest = word_at(header, kRest);
+      uint64_t seconds = stub_word(header, kSeconds);
+      uint64_t rest = stub_word(header, kRest);
       std::string both(16, '\0');
       std::memcpy(both.data(), &seconds, 8);
       std::memcpy(both.data() + 8, &rest, 8);
@@ -338,7 +330,7 @@ bool ClockStubs::settle(user_regs_struct& regs, std::string_view header, uint64_
         writes->push_back({regs.rdi, st.sysno == SYS_gettimeofday ? both : both.substr(0, 8)});
       }
       restore(false, true, true, true);
-      regs.rax = word_at(header, kResult);
+      regs.rax = stub_word(header, kResult);
       regs.rip = return_to;
       regs.rsp += 8;
       return true;

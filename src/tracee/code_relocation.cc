@@ -205,6 +205,14 @@ Result<std::string> SlotCode::finish() {
   return c_.bytes();
 }
 
+uint64_t stub_word(std::string_view header, uint64_t off) {
+  uint64_t v = 0;
+  if (off + 8 <= header.size()) {
+    std::memcpy(&v, header.data() + off, 8);
+  }
+  return v;
+}
+
 uint64_t restored_flags(uint64_t eflags, uint64_t image) {
   constexpr uint64_t kArithFlags = 0xd5;  // SF ZF AF PF CF, as lahf/sahf move them
   constexpr uint64_t kOverflowFlag = 0x800;

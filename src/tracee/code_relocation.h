@@ -94,6 +94,9 @@ class SlotCode {
   Status status_ = ok();
 };
 
+// The word at `off` of a stub page's header as read from the target (0 past its end).
+uint64_t stub_word(std::string_view header, uint64_t off);
+
 // Restores, in a flags register image, what SlotCode::save_flags kept in `image`.
 uint64_t restored_flags(uint64_t eflags, uint64_t image);
 

@@ -21,14 +21,6 @@ constexpr uint8_t kRcx = 1;
 constexpr uint8_t kRdx = 2;
 constexpr std::string_view kRdtsc("\x0f\x31", 2);
 constexpr std::string_view kRdtscp("\x0f\x01\xf9", 3);
-uint64_t word_at(std::string_view header, uint64_t off) {
-  uint64_t v = 0;
-  if (off + 8 <= header.size()) {
-    std::memcpy(&v, header.data() + off, 8);
-  }
-  return v;
-}
-
 }  // namespace
 
 Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start, uint64_t site,
@@ -156,15 +148,15 @@ Result<RdtscPatch> RdtscPatch::build(std::string_view code, uint64_t code_start,
 
 bool RdtscPatch::settle(user_regs_struct& regs, std::string_view header) const {
   uint64_t rip = regs.rip;
-  auto restore_flags = [&] { regs.eflags = restored_flags(regs.eflags, word_at(header, kFlags)); };
+  auto restore_flags = [&] { regs.eflags = restored_flags(regs.eflags, stub_word(header, kFlags)); };
   bool before_commit = rip >= page_ && rip <= commit_;
   bool in_fallback = rip >= fallback_ && rip <= fallback_rdtsc_;
   if (before_commit || in_fallback) {
     if (rip >= after_rax_save_ || in_fallback) {
-      regs.rax = word_at(header, kSavedRax);
+      regs.rax = stub_word(header, kSavedRax);
     }
     if (rip >= after_rdx_save_ || in_fallback) {
-      regs.rdx = word_at(header, kSavedRdx);
+      regs.rdx = stub_word(header, kSavedRdx);
     }
     if (rip >= after_flags_save_ || in_fallback) {
       restore_flags();
@@ -173,7 +165,7 @@ bool RdtscPatch::settle(user_regs_struct& regs, std::string_view header) const {
     return true;
   }
   if (rip > commit_ && rip < exit_) {
-    uint64_t v = word_at(header, kValue);
+    uint64_t v = stub_word(header, kValue);
     restore_flags();
     regs.rax = v & 0xffffffffu;
     regs.rdx = v >> 32;

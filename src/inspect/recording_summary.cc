@@ -575,9 +575,16 @@ std::string format_summary(const json& s) {
     stop += fmt::format(", exit status {}", s["exit_status"].get<int64_t>());
   }
   line("stopped", stop);
-  std::string threads = fmt::format("{}", s["threads"].size());
-  for (const auto& tid : s["threads"]) {
-    threads += " " + tid.dump();
+  // A service that makes a thread per request has thousands: the first ones say enough.
+  constexpr size_t kThreadsShown = 16;
+  const json& tids = s["threads"];
+  std::string threads = fmt::format("{}", tids.size());
+  for (size_t i = 0; i < tids.size() && i < kThreadsShown; ++i) {
+    threads += " " + tids[i].dump();
+  }
+  if (tids.size() > kThreadsShown) {
+    threads += fmt::format(" and {} more (rewind info --json lists them all)",
+                           tids.size() - kThreadsShown);
   }
   // Without a trailer the counts come from the events that reached the file.
   std::string counted = s["counted_from_log"].get<bool>()

@@ -61,6 +61,25 @@ TEST_F(SummaryTest, ReportsManifestFactsAndTopSyscalls) {
   EXPECT_NE(text.find("no final state: the recorder stored no core"), std::string::npos) << text;
 }
 
+TEST_F(SummaryTest, ManyThreadsShowTheFirstOnesAndHowManyMore) {
+  nlohmann::json tids = nlohmann::json::array();
+  for (int tid = 1000; tid < 1040; ++tid) {
+    tids.push_back(tid);
+  }
+  nlohmann::json t = {{"stop_reason", "interrupted"}, {"threads", tids}};
+  auto r = write({{"mode", "attach"}}, &t);
+  ASSERT_TRUE(r) << r.error().message;
+  auto s = summarize_recording(*r, {});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)["threads"].size(), 40u);  // the JSON keeps every one
+  std::string text = format_summary(*s);
+  EXPECT_NE(text.find("threads       40 1000 1001 "), std::string::npos) << text;
+  EXPECT_NE(text.find(" 1015 and 24 more (rewind info --json lists them all)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find(" 1016"), std::string::npos) << text;
+}
+
 TEST_F(SummaryTest, WrongTypesInTheManifestBecomeNullNotCrashes) {
   nlohmann::json m = {{"mode", 7},
                       {"target", "not an object"},

@@ -211,6 +211,7 @@ Result<std::unique_ptr<RecordSession>> RecordSession::attach(const RecordOptions
   if (auto st = s->catch_threads_born_while_attaching(); !st) {
     return std::unexpected(st.error());
   }
+  s->let_exiting_threads_go();
   if (options.pin_cpu) {
     s->pin_to_one_cpu();
   }
@@ -475,7 +476,11 @@ Status RecordSession::take_initial_snapshot() {
   }
   std::vector<SnapshotThread> threads;
   for (auto& [tid, t] : threads_) {
-    threads.push_back({tid, t->altstack});
+    // A thread leaving as rewind attached is not in replay, only its exit is; the leader
+    // stays, as the process is built around it.
+    if (!t->exiting || tid == pid_) {
+      threads.push_back({tid, t->altstack});
+    }
   }
   auto snap = write_snapshot(pid_, threads, *maps, "initial", *writer_, snapshot_extra(),
                              snapshot_also_saves());
@@ -845,11 +850,13 @@ void RecordSession::capture_final_core(const char* reason, Thread* crashing) {
 // performs it, after which the kernel has cleared its tid word (CLONE_CHILD_CLEARTID) and
 // released its robust mutexes. It finishes exiting now, so that the final state is the one
 // after its exit, as in replay. (The leader stays: its exit completes with the process.)
+// The same for one leaving as rewind attaches: the initial snapshot must hold what its
+// exit leaves, as replay has no such thread to run.
 void RecordSession::let_exiting_threads_go() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     Thread& t = *it->second;
-    if (!t.exiting || !t.stopped || t.tid == pid_ ||
-        ::ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0) {
+    if (!t.exiting || t.tid == pid_ ||
+        (t.stopped && ::ptrace(PTRACE_CONT, t.tid, nullptr, nullptr) != 0)) {
       ++it;
       continue;
     }
@@ -992,7 +999,17 @@ Result<RecordResult> RecordSession::run() {
       }
       bool owner_in_user = owner_ != 0 && !owner_in_syscall_ && threads_.count(owner_) &&
                            !threads_[owner_]->stopped;
-      if (!owner_in_user || now >= *stop_deadline_) {
+      // A thread clone under way writes the new thread's id into the program's memory
+      // (CLONE_PARENT_SETTID), which a replay of a clone without its return does not:
+      // it returns first, as it does at once.
+      bool owner_cloning = false;
+      if (owner_ != 0 && owner_in_syscall_ && threads_.count(owner_)) {
+        const Thread& o = *threads_[owner_];
+        owner_cloning = o.new_thread != 0 || ((o.syscall.sysno == SYS_clone ||
+                                               o.syscall.sysno == SYS_clone3) &&
+                                              o.in_syscall);
+      }
+      if ((!owner_in_user && !owner_cloning) || now >= *stop_deadline_) {
         if (g_stop_requested.load()) {
           spdlog::info("stopping the recording of pid {} and detaching", pid_);
         }

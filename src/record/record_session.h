@@ -249,6 +249,11 @@ class RecordSession {
   // handlers read. Undone on detach (not after a crash: the process is gone).
   Status prepare_for_replay();
   void install_orphan_guard(std::string_view vdso, uint64_t vdso_start);
+  // Moves a thread inside a vDSO patch out of it (leave_patch); false if it is not in one
+  // or cannot leave.
+  bool leaves_patch(user_regs_struct& regs);
+  // A thread that runs code again (not one that was leaving as rewind attached).
+  pid_t live_thread() const;
   std::vector<std::pair<uint64_t, uint64_t>> snapshot_also_saves() const;
   void step_out_of_vdso(const MapEntry& vdso);
   void note_resumed_after_step(Thread& t);

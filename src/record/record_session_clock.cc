@@ -261,6 +261,9 @@ void RecordSession::on_program_tsc_exit(Thread& t, const Event& e) {
 // own PR_SET_TSC.
 Status RecordSession::read_program_tsc_settings() {
   for (auto& [tid, t] : threads_) {
+    if (t->exiting) {
+      continue;
+    }
     Thread& thread = *t;
     auto s = with_stack_scratch(tid, sizeof(int), [&](uint64_t scratch) {
       int deferred = 0;

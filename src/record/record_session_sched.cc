@@ -950,8 +950,17 @@ std::optional<stack_t> RecordSession::read_altstack(Thread& t) {
   return altstack;
 }
 
+pid_t RecordSession::live_thread() const {
+  for (const auto& [tid, t] : threads_) {
+    if (!t->exiting) {
+      return tid;
+    }
+  }
+  return threads_.begin()->first;
+}
+
 void RecordSession::install_orphan_guard(std::string_view vdso, uint64_t vdso_start) {
-  pid_t first = threads_.begin()->first;
+  pid_t first = live_thread();
   int deferred = 0;
   uint64_t place = OrphanGuard::vdso_room(vdso, vdso_start);
   uint64_t syscall_insn = find_syscall_instruction(vdso, vdso_start);
@@ -1095,6 +1104,9 @@ Status RecordSession::prepare_for_replay() {
     }
   }
   for (auto& [tid, t] : threads_) {
+    if (t->exiting) {
+      continue;  // past its exit stop (it was leaving as rewind attached): no code to run
+    }
     int deferred = 0;
     if (orphan_guard_) {
       auto rc = inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_SIGSEGV},
@@ -1125,13 +1137,14 @@ Status RecordSession::prepare_for_replay() {
   if (!all_trapped && orphan_guard_) {
     // All or none: a detach untraps only a recording that trapped every thread.
     for (auto& [tid, t] : threads_) {
-      (void)inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE});
+      if (!t->exiting) {
+        (void)inject_syscall(tid, injection_site_, SYS_prctl, {PR_SET_TSC, PR_TSC_ENABLE});
+      }
     }
     warn_once("tsc", "rdtsc could not be trapped in every thread: its results are not "
                      "recorded and replay may diverge");
   }
-  pid_t first = threads_.begin()->first;
-  signal_actions_ = read_signal_actions(first);
+  signal_actions_ = read_signal_actions(live_thread());
   if (tsc_trapped_) {
     trap_cpuid();
   }
@@ -1152,6 +1165,9 @@ void RecordSession::trap_cpuid() {
     return;
   }
   for (auto& [tid, t] : threads_) {
+    if (t->exiting) {
+      continue;
+    }
     int deferred = 0;
     auto on = inject_syscall(tid, injection_site_, SYS_arch_prctl, {ARCH_GET_CPUID, 0},
                              &deferred);
@@ -1162,6 +1178,9 @@ void RecordSession::trap_cpuid() {
   }
   std::vector<pid_t> trapped;
   for (auto& [tid, t] : threads_) {
+    if (t->exiting) {
+      continue;
+    }
     int deferred = 0;
     auto rc = inject_syscall(tid, injection_site_, SYS_arch_prctl, {ARCH_SET_CPUID, 0},
                              &deferred);
@@ -1272,20 +1291,26 @@ void RecordSession::undo_replay_support() {
   // A thread stopped inside a patched function would resume in the middle of the
   // original instructions: step it out (it sits on the stub's `ret`), or keep the patch.
   for (auto& [tid, t] : threads_) {
+    if (t->preempt_skip) {
+      // Its call, skipped, is made again after detach (detach_all). Made from the plain
+      // stub's `syscall` it would run the middle of the original function, which read a
+      // stale time or died of SIGILL: the original function makes it from its entry,
+      // where the caller's registers are the same.
+      for (const auto& p : vdso_patches_) {
+        uint64_t call_at = t->entry_regs.rip - 2;
+        if (call_at > p.addr && call_at < p.addr + p.replacement.size()) {
+          t->entry_regs.rip = p.addr + 2;  // rerun_syscall() steps back 2
+        }
+      }
+      continue;
+    }
+    // (At a syscall-entry stop the call is still to come: it stays where it is.)
     auto regs = t->stopped ? get_regs(tid) : Result<user_regs_struct>(fail("running"));
+    if (regs && !t->at_entry && leaves_patch(*regs) && !set_regs(tid, *regs)) {
+      left = true;
+    }
     for (const auto& p : vdso_patches_) {
-      if (!regs || regs->rip <= p.addr || regs->rip >= p.addr + p.replacement.size()) {
-        continue;
-      }
-      uint64_t ret_to = 0;
-      if (regs->rip == p.addr + p.replacement.size() - 1 && mem_ &&
-          mem_->read_into(regs->rsp, &ret_to, 8) == 8) {
-        regs->rip = ret_to;
-        regs->rsp += 8;
-        set_regs(tid, *regs);
-      } else {
-        left = true;
-      }
+      left = left || (regs && regs->rip > p.addr && regs->rip < p.addr + p.replacement.size());
     }
   }
   if (left) {

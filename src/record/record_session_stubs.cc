@@ -248,6 +248,18 @@ void RecordSession::settle_in_stub(pid_t tid, user_regs_struct& regs) {
   }
 }
 
+bool RecordSession::leaves_patch(user_regs_struct& regs) {
+  for (const auto& p : vdso_patches_) {
+    uint64_t return_to = 0;
+    if (regs.rip > p.addr && regs.rip < p.addr + p.replacement.size()) {
+      return mem_ && mem_->read_into(regs.rsp, &return_to, sizeof return_to) ==
+                         sizeof return_to &&
+             leave_patch(p, regs, return_to);
+    }
+  }
+  return false;
+}
+
 // The stubs hand out no more values in `pid` (a child process let go, or the target at
 // detach, which also gets its original code back). The pages stay: a thread may be in
 // one.

@@ -124,6 +124,22 @@ uint64_t find_syscall_instruction(std::string_view image, uint64_t base) {
   return at == std::string_view::npos ? 0 : base + at;
 }
 
+bool leave_patch(const CodePatch& p, user_regs_struct& regs, uint64_t return_to) {
+  if (regs.rip <= p.addr || regs.rip >= p.addr + p.replacement.size()) {
+    return false;
+  }
+  if (regs.rip == p.syscall_at + 2) {  // the `ret`
+    regs.rip = return_to;
+    regs.rsp += 8;
+    return true;
+  }
+  if (p.trapped || regs.rip > p.syscall_at) {
+    return false;
+  }
+  regs.rip = p.addr;
+  return true;
+}
+
 uint64_t patch_syscall_site(const std::vector<CodePatch>& patches) {
   return patches.empty() ? 0 : patches.front().syscall_at;
 }

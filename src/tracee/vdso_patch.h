@@ -17,6 +17,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include <cstdint>
 #include <string>
@@ -50,6 +51,15 @@ const CodePatch* trapped_stub_at(const std::vector<CodePatch>& patches, uint64_t
 // Address of the bytes of a `syscall` instruction (0f 05) in an unpatched vDSO image
 // mapped at `base`, wherever they are, or 0: enough for one injected syscall.
 uint64_t find_syscall_instruction(std::string_view image, uint64_t base);
+
+// Moves a thread standing inside patch `p`, past its first byte, to where the program's
+// own code has the same state, so that no address inside the patch stays in its
+// registers (a signal frame built from them, a detach that restores the original code):
+// on the stub's `ret` (the call is done) to the caller, `return_to` being the word at
+// rsp; before the `syscall` of a plain stub has run, back to the function's entry (the
+// stub sets eax itself; rcx and r11 are the caller's to lose). False when it is not
+// inside, or inside a trapped stub before its syscall (moving it back would trap again).
+bool leave_patch(const CodePatch& p, user_regs_struct& regs, uint64_t return_to);
 
 // Address of a `syscall` instruction inside the patches (for syscall injection).
 uint64_t patch_syscall_site(const std::vector<CodePatch>& patches);

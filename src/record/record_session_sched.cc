@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -1297,8 +1298,7 @@ void RecordSession::undo_replay_support() {
       // stale time or died of SIGILL: the original function makes it from its entry,
       // where the caller's registers are the same.
       for (const auto& p : vdso_patches_) {
-        uint64_t call_at = t->entry_regs.rip - 2;
-        if (call_at > p.addr && call_at < p.addr + p.replacement.size()) {
+        if (p.within(t->entry_regs.rip - 2)) {
           t->entry_regs.rip = p.addr + 2;  // rerun_syscall() steps back 2
         }
       }
@@ -1309,9 +1309,9 @@ void RecordSession::undo_replay_support() {
     if (regs && !t->at_entry && leaves_patch(*regs) && !set_regs(tid, *regs)) {
       left = true;
     }
-    for (const auto& p : vdso_patches_) {
-      left = left || (regs && regs->rip > p.addr && regs->rip < p.addr + p.replacement.size());
-    }
+    left = left || (regs && std::ranges::any_of(vdso_patches_, [&](const CodePatch& p) {
+                      return p.within(regs->rip);
+                    }));
   }
   if (left) {
     // Keep the clock functions as syscalls: correct everywhere, and rdtsc-free where

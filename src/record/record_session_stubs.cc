@@ -251,7 +251,7 @@ void RecordSession::settle_in_stub(pid_t tid, user_regs_struct& regs) {
 bool RecordSession::leaves_patch(user_regs_struct& regs) {
   for (const auto& p : vdso_patches_) {
     uint64_t return_to = 0;
-    if (regs.rip > p.addr && regs.rip < p.addr + p.replacement.size()) {
+    if (p.within(regs.rip)) {
       return mem_ && mem_->read_into(regs.rsp, &return_to, sizeof return_to) ==
                          sizeof return_to &&
              leave_patch(p, regs, return_to);

@@ -125,7 +125,7 @@ uint64_t find_syscall_instruction(std::string_view image, uint64_t base) {
 }
 
 bool leave_patch(const CodePatch& p, user_regs_struct& regs, uint64_t return_to) {
-  if (regs.rip <= p.addr || regs.rip >= p.addr + p.replacement.size()) {
+  if (!p.within(regs.rip)) {
     return false;
   }
   if (regs.rip == p.syscall_at + 2) {  // the `ret`

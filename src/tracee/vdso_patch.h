@@ -38,6 +38,10 @@ struct CodePatch {
   int sysno = 0;           // the syscall the function stands for
   uint64_t syscall_at = 0; // address of the stub's `syscall` instruction
   bool trapped = false;    // the stub starts with rdtsc (ClockStub::kTrapped)
+
+  // Whether `rip` is inside the stub past its first byte: a thread there would resume in
+  // the middle of an original instruction once the original code is back.
+  bool within(uint64_t rip) const { return rip > addr && rip < addr + replacement.size(); }
 };
 
 // Finds the time functions in a vDSO image mapped at `base`. Fails when the image is
